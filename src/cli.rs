@@ -1,0 +1,169 @@
+//! Command-line flags. confd spells every flag with one dash (`-onetime`, `-node URL`); those
+//! spellings are rewritten to clap's `--` form before parsing so existing supervisor lines work.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, ValueEnum};
+
+/// Renders config files from etcd v3 (or key files) with confd's configuration and templates.
+#[derive(Debug, Parser)]
+#[command(name = "confd-rs", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// confd configuration directory (holds confd.toml, conf.d/ and templates/)
+    #[arg(long, value_name = "DIR")]
+    pub confdir: Option<PathBuf>,
+    /// confd.toml to read [default: CONFDIR/confd.toml]
+    #[arg(long, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Backend: etcdv3 (alias etcd) or file
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// etcd endpoint, repeatable (e.g. http://127.0.0.1:2379)
+    #[arg(long = "node", value_name = "URL")]
+    pub nodes: Vec<String>,
+    /// Key file for the file backend (YAML, JSON, TOML or `etcdctl -w json` output), repeatable
+    #[arg(long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Key prefix prepended to every resource's prefix
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Process every resource once and exit
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub onetime: Option<bool>,
+    /// Render and print a diff of what would change; write nothing, run no command
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub noop: Option<bool>,
+    /// With --noop: exit 1 when any resource would change
+    #[arg(long)]
+    pub exit_code: bool,
+    /// Write files but run no check_cmd or reload_cmd
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub sync_only: Option<bool>,
+    /// Keep stage files that were not installed
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub keep_stage_file: Option<bool>,
+    /// Watch the store for changes (the daemon's default)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub watch: Option<bool>,
+    /// Seconds between polls when not watching
+    #[arg(long, value_name = "SECS")]
+    pub interval: Option<u64>,
+    /// Log level: debug, info, warn or error
+    #[arg(long)]
+    pub log_level: Option<String>,
+    /// Log line format
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Seconds a check_cmd or reload_cmd may run before it is killed
+    #[arg(long, value_name = "SECS")]
+    pub command_timeout: Option<u64>,
+    /// Client certificate for etcd TLS (PEM)
+    #[arg(long, value_name = "FILE")]
+    pub client_cert: Option<PathBuf>,
+    /// Client key for etcd TLS (PEM)
+    #[arg(long, value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
+    /// CA certificate(s) for etcd TLS (PEM)
+    #[arg(long = "client-ca-keys", value_name = "FILE")]
+    pub client_cakeys: Option<PathBuf>,
+    /// etcd user (with --password)
+    #[arg(long)]
+    pub username: Option<String>,
+    /// etcd password
+    #[arg(long)]
+    pub password: Option<String>,
+    /// confd's switch for etcd user/password auth; accepted for compatibility (a username enables it)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub basic_auth: Option<bool>,
+    /// URL scheme for nodes given without one (http or https)
+    #[arg(long)]
+    pub scheme: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Parses the process arguments, accepting confd's single-dash long flags.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
+    let longs: Vec<String> = Cli::command()
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_owned))
+        .collect();
+    Cli::try_parse_from(normalise(args, &longs))
+}
+
+/// `-name` / `-name=value` become `--name` / `--name=value` when `name` is one of our long flags;
+/// everything after a bare `--` is left alone.
+fn normalise(args: impl IntoIterator<Item = OsString>, longs: &[String]) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut verbatim = false;
+    for arg in args {
+        if verbatim || arg == "--" {
+            verbatim = true;
+            out.push(arg);
+            continue;
+        }
+        let rewritten = arg.to_str().and_then(|s| {
+            let name = s.strip_prefix('-').filter(|n| !n.starts_with('-'))?;
+            let bare = name.split('=').next().unwrap_or(name);
+            longs.iter().any(|l| l == bare).then(|| OsString::from(format!("-{s}")))
+        });
+        out.push(rewritten.unwrap_or(arg));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_strs(args: &[&str]) -> Result<Cli, clap::Error> {
+        parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn confd_single_dash_flags_are_accepted() {
+        let cli = parse_strs(&[
+            "confd-rs",
+            "-onetime",
+            "-confdir",
+            "/etc/confd",
+            "-node",
+            "http://127.0.0.1:2379",
+            "-node=http://127.0.0.1:2380",
+            "-log-level",
+            "debug",
+            "-watch=false",
+        ])
+        .expect("parses");
+        assert_eq!(cli.onetime, Some(true));
+        assert_eq!(cli.confdir, Some(PathBuf::from("/etc/confd")));
+        assert_eq!(cli.nodes, ["http://127.0.0.1:2379", "http://127.0.0.1:2380"]);
+        assert_eq!(cli.log_level.as_deref(), Some("debug"));
+        assert_eq!(cli.watch, Some(false));
+    }
+
+    #[test]
+    fn double_dash_flags_and_unset_booleans() {
+        let cli = parse_strs(&["confd-rs", "--noop", "--exit-code", "--prefix", "/x"]).expect("parses");
+        assert_eq!(cli.noop, Some(true));
+        assert!(cli.exit_code);
+        assert_eq!(cli.onetime, None);
+        assert_eq!(cli.prefix.as_deref(), Some("/x"));
+    }
+
+    #[test]
+    fn unknown_single_dash_flag_is_an_error() {
+        assert!(parse_strs(&["confd-rs", "-bogus"]).is_err());
+    }
+
+    #[test]
+    fn client_ca_keys_uses_confd_spelling() {
+        let cli = parse_strs(&["confd-rs", "-client-ca-keys", "/ca.pem"]).expect("parses");
+        assert_eq!(cli.client_cakeys, Some(PathBuf::from("/ca.pem")));
+    }
+}

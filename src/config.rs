@@ -1,0 +1,371 @@
+//! confd.toml + conf.d/*.toml + flags + CONFD_* environment → one validated [`Config`].
+//! Precedence, as confd documents it: flag > confd.toml > environment > default.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cli::{Cli, LogFormat};
+use crate::render::{self, RenderError};
+use crate::store::keypath;
+
+const DEFAULT_CONFDIR: &str = "/etc/confd";
+const DEFAULT_NODE: &str = "http://127.0.0.1:2379";
+const DEFAULT_INTERVAL_SECS: u64 = 600;
+const DEFAULT_COMMAND_TIMEOUT_SECS: u64 = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}: {message}")]
+    Toml { path: PathBuf, line: usize, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{0}")]
+    Flag(String),
+    #[error(transparent)]
+    Template(#[from] RenderError),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub backend: Backend,
+    pub onetime: bool,
+    pub noop: bool,
+    pub exit_code: bool,
+    pub sync_only: bool,
+    pub interval: Duration,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub command_timeout: Duration,
+    pub resources: Vec<Resource>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Etcd(EtcdConfig),
+    File(Vec<PathBuf>),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EtcdConfig {
+    pub nodes: Vec<String>,
+    pub user: Option<(String, String)>,
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TlsFiles {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
+}
+
+/// One `conf.d/*.toml` `[template]` table, resolved against the confdir and the global prefix.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// The conf.d file it came from, as it appears in logs.
+    pub name: String,
+    pub src: PathBuf,
+    /// The template's text, read once at load so rendering never touches the disk.
+    pub template: String,
+    pub dest: PathBuf,
+    /// Effective prefix (global prefix + resource prefix): keys in the template are relative to it.
+    pub prefix: String,
+    /// Absolute store prefixes this resource reads (prefix + each of `keys`).
+    pub keys: Vec<String>,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub check_cmd: Option<String>,
+    pub reload_cmd: Option<String>,
+    pub keep_stage_file: bool,
+}
+
+/// confd.toml. Every key confd knows is accepted; those for backends confd-rs does not have are
+/// ignored with a warning, and anything else is an error (confd ignores typos silently).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfdToml {
+    backend: Option<String>,
+    confdir: Option<PathBuf>,
+    nodes: Option<Vec<String>>,
+    prefix: Option<String>,
+    interval: Option<u64>,
+    watch: Option<bool>,
+    noop: Option<bool>,
+    #[serde(rename = "sync-only")]
+    sync_only: Option<bool>,
+    #[serde(rename = "log-level")]
+    log_level: Option<String>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    client_cakeys: Option<PathBuf>,
+    client_insecure: Option<bool>,
+    username: Option<String>,
+    password: Option<String>,
+    basic_auth: Option<bool>,
+    scheme: Option<String>,
+    file: Option<Vec<PathBuf>>,
+    keep_stage_file: Option<bool>,
+    command_timeout: Option<u64>,
+    // confd keys of backends confd-rs does not implement (consul, vault, dynamodb, redis, ssm, …).
+    auth_token: Option<toml::Value>,
+    auth_type: Option<toml::Value>,
+    app_id: Option<toml::Value>,
+    user_id: Option<toml::Value>,
+    role_id: Option<toml::Value>,
+    secret_id: Option<toml::Value>,
+    table: Option<toml::Value>,
+    separator: Option<toml::Value>,
+    filter: Option<toml::Value>,
+    path: Option<toml::Value>,
+    srv_domain: Option<toml::Value>,
+    srv_record: Option<toml::Value>,
+    secret_keyring: Option<toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResourceToml {
+    template: TemplateToml,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateToml {
+    src: String,
+    dest: PathBuf,
+    #[serde(default)]
+    keys: Vec<String>,
+    #[serde(default)]
+    prefix: String,
+    mode: Option<String>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    check_cmd: Option<String>,
+    reload_cmd: Option<String>,
+    keep_stage_file: Option<bool>,
+}
+
+/// Reads and validates everything the run needs; no store is contacted.
+pub fn load(cli: &Cli) -> anyhow::Result<Config> {
+    Ok(load_config(cli)?)
+}
+
+fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
+    let confdir = cli.confdir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFDIR));
+    if !confdir.is_dir() {
+        return Err(ConfigError::Invalid {
+            path: confdir,
+            message: "confdir does not exist or is not a directory (set it with --confdir)".into(),
+        });
+    }
+    let file = read_confd_toml(cli, &confdir)?;
+    // confd.toml may move the confdir; a flag still wins.
+    let confdir = cli.confdir.clone().or(file.confdir.clone()).unwrap_or(confdir);
+    let prefix = cli.prefix.clone().or(file.prefix.clone()).unwrap_or_default();
+    let keep_stage_file = cli.keep_stage_file.or(file.keep_stage_file).unwrap_or(false);
+    let resources = load_resources(&confdir, &prefix, keep_stage_file)?;
+    Ok(Config {
+        backend: backend(cli, &file)?,
+        onetime: cli.onetime.unwrap_or(false),
+        noop: cli.noop.or(file.noop).unwrap_or(false),
+        exit_code: cli.exit_code,
+        sync_only: cli.sync_only.or(file.sync_only).unwrap_or(false),
+        interval: Duration::from_secs(cli.interval.or(file.interval).unwrap_or(DEFAULT_INTERVAL_SECS)),
+        log_level: cli.log_level.clone().or(file.log_level.clone()).unwrap_or_else(|| "info".into()),
+        log_format: cli.log_format,
+        command_timeout: Duration::from_secs(
+            cli.command_timeout.or(file.command_timeout).unwrap_or(DEFAULT_COMMAND_TIMEOUT_SECS),
+        ),
+        resources,
+    })
+}
+
+fn read_confd_toml(cli: &Cli, confdir: &Path) -> Result<ConfdToml, ConfigError> {
+    let path = cli.config_file.clone().unwrap_or_else(|| confdir.join("confd.toml"));
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let parsed: ConfdToml = parse_toml(&path, &text)?;
+            warn_foreign_keys(&path, &parsed);
+            Ok(parsed)
+        }
+        // confd runs without a confd.toml; a file named explicitly must exist.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && cli.config_file.is_none() => {
+            Ok(ConfdToml::default())
+        }
+        Err(source) => Err(ConfigError::Read { path, source }),
+    }
+}
+
+fn warn_foreign_keys(path: &Path, t: &ConfdToml) {
+    let foreign = [
+        ("auth_token", t.auth_token.is_some()),
+        ("auth_type", t.auth_type.is_some()),
+        ("app_id", t.app_id.is_some()),
+        ("user_id", t.user_id.is_some()),
+        ("role_id", t.role_id.is_some()),
+        ("secret_id", t.secret_id.is_some()),
+        ("table", t.table.is_some()),
+        ("separator", t.separator.is_some()),
+        ("filter", t.filter.is_some()),
+        ("path", t.path.is_some()),
+        ("srv_domain", t.srv_domain.is_some()),
+        ("srv_record", t.srv_record.is_some()),
+        ("secret_keyring", t.secret_keyring.is_some()),
+        ("client_insecure", t.client_insecure.is_some()),
+    ];
+    for (key, _) in foreign.iter().filter(|(_, set)| *set) {
+        tracing::warn!(file = %path.display(), key, "ignored: a confd key for a backend or feature confd-rs does not have");
+    }
+}
+
+fn backend(cli: &Cli, file: &ConfdToml) -> Result<Backend, ConfigError> {
+    let name = cli.backend.clone().or(file.backend.clone()).unwrap_or_else(|| "etcdv3".into());
+    match name.as_str() {
+        "etcdv3" | "etcd" => Ok(Backend::Etcd(etcd_config(cli, file)?)),
+        "file" => {
+            let files = if cli.files.is_empty() { file.file.clone().unwrap_or_default() } else { cli.files.clone() };
+            if files.is_empty() {
+                return Err(ConfigError::Flag("backend \"file\" needs at least one --file".into()));
+            }
+            Ok(Backend::File(files))
+        }
+        other => Err(ConfigError::Flag(format!(
+            "backend {other:?} is not supported: expected \"etcdv3\" (or \"etcd\") or \"file\""
+        ))),
+    }
+}
+
+fn etcd_config(cli: &Cli, file: &ConfdToml) -> Result<EtcdConfig, ConfigError> {
+    let scheme = cli.scheme.clone().or(file.scheme.clone()).unwrap_or_else(|| "http".into());
+    let nodes = if cli.nodes.is_empty() { file.nodes.clone().unwrap_or_default() } else { cli.nodes.clone() };
+    let nodes = if nodes.is_empty() { vec![DEFAULT_NODE.to_owned()] } else { nodes };
+    let nodes = nodes
+        .into_iter()
+        .map(|n| if n.contains("://") { n } else { format!("{scheme}://{n}") })
+        .collect();
+    let env = |name: &str| std::env::var_os(name).map(PathBuf::from);
+    let tls = TlsFiles {
+        cert: cli.client_cert.clone().or(file.client_cert.clone()).or_else(|| env("CONFD_CLIENT_CERT")),
+        key: cli.client_key.clone().or(file.client_key.clone()).or_else(|| env("CONFD_CLIENT_KEY")),
+        ca: cli.client_cakeys.clone().or(file.client_cakeys.clone()).or_else(|| env("CONFD_CLIENT_CAKEYS")),
+    };
+    if tls.cert.is_some() != tls.key.is_some() {
+        return Err(ConfigError::Flag("client_cert and client_key must be given together".into()));
+    }
+    let tls = (tls.cert.is_some() || tls.ca.is_some()).then_some(tls);
+    // confd only sends credentials with basic_auth = true; confd-rs sends them unless it is false.
+    let basic_auth = cli.basic_auth.or(file.basic_auth).unwrap_or(true);
+    let user = match (cli.username.clone().or(file.username.clone()), cli.password.clone().or(file.password.clone())) {
+        (Some(u), Some(p)) => basic_auth.then_some((u, p)),
+        (None, None) => None,
+        _ => return Err(ConfigError::Flag("username and password must be given together".into())),
+    };
+    Ok(EtcdConfig { nodes, user, tls })
+}
+
+fn load_resources(confdir: &Path, prefix: &str, keep_stage_file: bool) -> Result<Vec<Resource>, ConfigError> {
+    let dir = confdir.join("conf.d");
+    let mut paths = BTreeSet::new();
+    collect_tomls(&dir, &mut paths)?;
+    paths
+        .into_iter()
+        .map(|p| load_resource(confdir, &p, prefix, keep_stage_file))
+        .collect()
+}
+
+fn collect_tomls(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), ConfigError> {
+    let entries = fs::read_dir(dir).map_err(|source| ConfigError::Read { path: dir.to_owned(), source })?;
+    for entry in entries {
+        let path = entry.map_err(|source| ConfigError::Read { path: dir.to_owned(), source })?.path();
+        if path.is_dir() {
+            collect_tomls(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.insert(path);
+        }
+    }
+    Ok(())
+}
+
+fn load_resource(confdir: &Path, path: &Path, prefix: &str, keep_stage: bool) -> Result<Resource, ConfigError> {
+    let text = fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let t = parse_toml::<ResourceToml>(path, &text)?.template;
+    let invalid = |message: String| ConfigError::Invalid { path: path.to_owned(), message };
+    if t.src.is_empty() {
+        return Err(invalid("template.src is empty: expected a file name under templates/".into()));
+    }
+    if t.dest.as_os_str().is_empty() {
+        return Err(invalid("template.dest is empty: expected the path of the file to write".into()));
+    }
+    let src = confdir.join("templates").join(&t.src);
+    let template = fs::read_to_string(&src)
+        .map_err(|e| invalid(format!("template.src {}: {e}", src.display())))?;
+    let name = path.display().to_string();
+    render::check_syntax(&src.display().to_string(), &template)?;
+    let mode = t.mode.as_deref().map(parse_mode).transpose().map_err(invalid)?;
+    let prefix = keypath::join(prefix, &t.prefix);
+    let keys = t.keys.iter().map(|k| keypath::join(&prefix, k)).collect();
+    Ok(Resource {
+        name,
+        src,
+        template,
+        dest: t.dest,
+        prefix,
+        keys,
+        mode,
+        uid: t.uid,
+        gid: t.gid,
+        check_cmd: t.check_cmd.filter(|c| !c.trim().is_empty()),
+        reload_cmd: t.reload_cmd.filter(|c| !c.trim().is_empty()),
+        keep_stage_file: t.keep_stage_file.unwrap_or(keep_stage),
+    })
+}
+
+/// File modes are octal with or without a leading `0`/`0o` ("0644", "644", "0o644"). confd parses
+/// "644" as decimal (mode 01204); nobody means that.
+fn parse_mode(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("template.mode {s:?}: expected an octal file mode such as \"0644\""))
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        ConfigError::Toml { path: path.to_owned(), line, message: e.message().trim().replace('\n', " ") }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_is_octal() {
+        assert_eq!(parse_mode("0644"), Ok(0o644));
+        assert_eq!(parse_mode("644"), Ok(0o644));
+        assert_eq!(parse_mode("0o600"), Ok(0o600));
+        assert!(parse_mode("rw-r--r--").is_err());
+        assert!(parse_mode("99999").is_err());
+    }
+
+    #[test]
+    fn toml_errors_name_file_and_line() {
+        let text = "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/x\"\nreload_cmd_typo = \"x\"\n";
+        let err = parse_toml::<ResourceToml>(Path::new("conf.d/x.toml"), text).unwrap_err().to_string();
+        assert!(err.starts_with("conf.d/x.toml:4: unknown field `reload_cmd_typo`"), "{err}");
+        let text = "[template]\nsrc = 3\ndest = \"/tmp/x\"\n";
+        let err = parse_toml::<ResourceToml>(Path::new("x.toml"), text).unwrap_err().to_string();
+        assert!(err.starts_with("x.toml:2: invalid type: integer `3`, expected a string"), "{err}");
+        let err = parse_toml::<ResourceToml>(Path::new("x.toml"), "[template]\ndest = \"/x\"\n").unwrap_err();
+        assert!(err.to_string().contains("missing field `src`"), "{err}");
+    }
+}

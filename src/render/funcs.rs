@@ -1,0 +1,274 @@
+//! confd's template functions, by their confd names and with confd's semantics, over one
+//! resource's keys. Lookups are range scans of a sorted map, never scans of every key.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use minijinja::value::{Object, ObjectRepr, Rest, Serde};
+use minijinja::{Environment, Error, ErrorKind, Value};
+
+use super::glob::Pattern;
+use super::hostport;
+use crate::store::keypath;
+
+/// The keys one resource sees, relative to its prefix.
+pub struct KeySpace {
+    kvs: BTreeMap<String, String>,
+}
+
+/// Values a render left out, each a message naming its key; the caller logs them.
+pub type Dropped = Arc<Mutex<Vec<String>>>;
+
+/// A key/value pair as confd's `get`/`gets` return it: `.key`/`.value`, and confd's `.Key`/`.Value`.
+#[derive(Debug)]
+struct KvPair {
+    key: String,
+    value: String,
+}
+
+impl Object for KvPair {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, field: &Value) -> Option<Value> {
+        match field.as_str()? {
+            "key" | "Key" => Some(Value::from(self.key.as_str())),
+            "value" | "Value" => Some(Value::from(self.value.as_str())),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Str(&["key", "value"])
+    }
+}
+
+fn kv(key: &str, value: &str) -> Value {
+    Value::from_object(KvPair { key: key.to_owned(), value: value.to_owned() })
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, msg.into())
+}
+
+impl KeySpace {
+    pub fn new(kvs: BTreeMap<String, String>) -> KeySpace {
+        KeySpace { kvs }
+    }
+
+    fn under<'a>(&'a self, prefix: &str) -> impl Iterator<Item = (&'a String, &'a String)> + 'a {
+        let owned = prefix.to_owned();
+        self.kvs
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(move |(k, _)| k.starts_with(owned.as_str()))
+    }
+
+    /// Pairs whose key matches a Go `path.Match` pattern, sorted by key (confd's `gets`).
+    fn glob(&self, pattern: &str) -> Result<Vec<(&String, &String)>, Error> {
+        let pat = Pattern::new(pattern).map_err(|e| invalid(e.to_string()))?;
+        Ok(self.under(&pat.literal_prefix).filter(|(k, _)| pat.matches(k)).collect())
+    }
+
+    fn getv(&self, key: &str, default: Option<String>) -> Result<String, Error> {
+        match (self.kvs.get(key), default) {
+            (Some(v), _) => Ok(v.clone()),
+            (None, Some(d)) => Ok(d),
+            (None, None) => Err(invalid(format!("key does not exist: {key}"))),
+        }
+    }
+
+    /// The distinct first path segments below `dir`; with `dirs_only`, only segments that have
+    /// keys below them (confd's `lsdir`), otherwise also leaves (confd's `ls`).
+    fn children(&self, dir: &str, dirs_only: bool) -> Vec<String> {
+        let base = if dir.ends_with('/') { dir.to_owned() } else { format!("{dir}/") };
+        let mut out: Vec<String> = Vec::new();
+        if !dirs_only && self.kvs.contains_key(dir) && dir != "/" {
+            out.push(keypath::base(dir));
+        }
+        let mut from = Bound::Included(base.clone());
+        while let Some((k, _)) = self.kvs.range::<String, _>((from.clone(), Bound::Unbounded)).next() {
+            let Some(rest) = k.strip_prefix(base.as_str()) else { break };
+            let (seg, deeper) = match rest.split_once('/') {
+                Some((seg, _)) => (seg, true),
+                None => (rest, false),
+            };
+            if (deeper || !dirs_only) && !seg.is_empty() && out.last().is_none_or(|l| l != seg) {
+                out.push(seg.to_owned());
+            }
+            // Jump past everything below `seg/`: '0' is the byte after '/'.
+            from = if deeper { Bound::Included(format!("{base}{seg}0")) } else { Bound::Excluded(k.clone()) };
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Valid `host:port` values under a glob, sorted and deduplicated; the others are reported
+    /// to `dropped` by key and left out.
+    fn hostports(&self, pattern: &str, dropped: &Dropped) -> Result<Vec<String>, Error> {
+        let mut out = Vec::new();
+        for (k, v) in self.glob(pattern)? {
+            if hostport::is_host_port(v) {
+                out.push(v.clone());
+            } else {
+                report(dropped, format!("key {k}: value {v:?} is not a valid host:port; left out"));
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+fn report(dropped: &Dropped, msg: String) {
+    if let Ok(mut d) = dropped.lock() {
+        if !d.contains(&msg) {
+            d.push(msg);
+        }
+    }
+}
+
+/// Registers every function on `env`, bound to `keys`.
+pub fn register(env: &mut Environment<'static>, keys: Arc<KeySpace>, dropped: Dropped) {
+    register_key_functions(env, &keys, &dropped);
+    register_string_functions(env);
+    register_misc_functions(env);
+    env.add_test("nginx_name", move |name: &str| {
+        let ok = hostport::is_nginx_name(name);
+        if !ok {
+            report(&dropped, format!("{name:?} is not a valid nginx upstream name; left out"));
+        }
+        ok
+    });
+}
+
+fn register_key_functions(env: &mut Environment<'static>, keys: &Arc<KeySpace>, dropped: &Dropped) {
+    let k = keys.clone();
+    env.add_function("getv", move |key: String, default: Option<String>| k.getv(&key, default));
+    let k = keys.clone();
+    env.add_function("get", move |key: String| {
+        k.kvs.get(&key).map(|v| kv(&key, v)).ok_or_else(|| invalid(format!("key does not exist: {key}")))
+    });
+    let k = keys.clone();
+    env.add_function("exists", move |key: String| k.kvs.contains_key(&key));
+    let k = keys.clone();
+    env.add_function("gets", move |pattern: String| -> Result<Vec<Value>, Error> {
+        Ok(k.glob(&pattern)?.into_iter().map(|(key, v)| kv(key, v)).collect())
+    });
+    let k = keys.clone();
+    env.add_function("getvs", move |pattern: String| -> Result<Vec<String>, Error> {
+        let mut vs: Vec<String> = k.glob(&pattern)?.into_iter().map(|(_, v)| v.clone()).collect();
+        vs.sort();
+        Ok(vs)
+    });
+    let k = keys.clone();
+    env.add_function("ls", move |dir: String| k.children(&dir, false));
+    let k = keys.clone();
+    env.add_function("lsdir", move |dir: String| k.children(&dir, true));
+    let (k, d) = (keys.clone(), dropped.clone());
+    env.add_function("hostports", move |pattern: String| k.hostports(&pattern, &d));
+}
+
+fn register_string_functions(env: &mut Environment<'static>) {
+    env.add_function("base", |p: String| keypath::base(&p));
+    env.add_function("dir", |p: String| keypath::dir(&p));
+    env.add_function("split", |s: String, sep: String| split(&s, &sep));
+    env.add_function("join", |items: Vec<Value>, sep: String| {
+        items.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(&sep)
+    });
+    env.add_function("toUpper", |s: String| s.to_uppercase());
+    env.add_function("toLower", |s: String| s.to_lowercase());
+    env.add_function("replace", |s: String, old: String, new: String, n: i64| match usize::try_from(n) {
+        Ok(n) => s.replacen(&old, &new, n),
+        Err(_) => s.replace(&old, &new),
+    });
+    env.add_function("contains", |s: String, sub: String| s.contains(&sub));
+    env.add_function("trimSuffix", |s: String, suffix: String| {
+        s.strip_suffix(suffix.as_str()).map(str::to_owned).unwrap_or(s)
+    });
+    env.add_function("base64Encode", |s: String| base64::engine::general_purpose::STANDARD.encode(s));
+    env.add_function("base64Decode", |s: String| -> Result<String, Error> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&s)
+            .map_err(|e| invalid(format!("base64Decode {s:?}: {e}")))?;
+        String::from_utf8(bytes).map_err(|e| invalid(format!("base64Decode {s:?}: {e}")))
+    });
+    env.add_function("parseBool", |s: String| match s.as_str() {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(invalid(format!("parseBool: invalid syntax {s:?}"))),
+    });
+    env.add_function("atoi", |s: String| {
+        s.parse::<i64>().map_err(|_| invalid(format!("atoi: invalid syntax {s:?}")))
+    });
+    env.add_function("json", |s: String| parse_json(&s, serde_json::Value::is_object, "json"));
+    env.add_function("jsonArray", |s: String| parse_json(&s, serde_json::Value::is_array, "jsonArray"));
+}
+
+fn register_misc_functions(env: &mut Environment<'static>) {
+    env.add_function("getenv", |name: String, default: Option<String>| {
+        let v = std::env::var(&name).unwrap_or_default();
+        match default {
+            Some(d) if v.is_empty() => d,
+            _ => v,
+        }
+    });
+    env.add_function("datetime", || humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
+    env.add_function("fileExists", |p: String| std::path::Path::new(&p).exists());
+    env.add_function("lookupIP", |host: String| lookup_ip(&host, |_| true));
+    env.add_function("lookupIPV4", |host: String| lookup_ip(&host, std::net::IpAddr::is_ipv4));
+    env.add_function("lookupIPV6", |host: String| lookup_ip(&host, std::net::IpAddr::is_ipv6));
+    env.add_function("seq", |first: i64, last: i64| (first..=last).collect::<Vec<i64>>());
+    env.add_function("reverse", |items: Vec<Value>| items.into_iter().rev().collect::<Vec<_>>());
+    env.add_function("sortByLength", |mut items: Vec<String>| {
+        items.sort_by_key(|s| s.len());
+        items
+    });
+    env.add_function("sortKVByLength", |mut items: Vec<Value>| {
+        items.sort_by_key(|v| v.get_attr("key").map(|k| k.to_string().len()).unwrap_or(0));
+        items
+    });
+    env.add_function("map", |pairs: Rest<Value>| -> Result<Value, Error> {
+        if pairs.len() % 2 != 0 {
+            return Err(invalid("map: expected key/value pairs (an even number of arguments)"));
+        }
+        Ok(pairs.chunks(2).map(|p| (p[0].to_string(), p[1].clone())).collect::<BTreeMap<_, _>>().into())
+    });
+    env.add_function("add", |a: i64, b: i64| a.checked_add(b).ok_or_else(|| invalid("add: overflow")));
+    env.add_function("sub", |a: i64, b: i64| a.checked_sub(b).ok_or_else(|| invalid("sub: overflow")));
+    env.add_function("mul", |a: i64, b: i64| a.checked_mul(b).ok_or_else(|| invalid("mul: overflow")));
+    env.add_function("div", |a: i64, b: i64| a.checked_div(b).ok_or_else(|| invalid("div: division by zero")));
+    env.add_function("mod", |a: i64, b: i64| a.checked_rem(b).ok_or_else(|| invalid("mod: division by zero")));
+}
+
+/// Go's `strings.Split`: an empty separator splits into characters.
+fn split(s: &str, sep: &str) -> Vec<String> {
+    if sep.is_empty() {
+        s.chars().map(String::from).collect()
+    } else {
+        s.split(sep).map(str::to_owned).collect()
+    }
+}
+
+fn parse_json(s: &str, shape: fn(&serde_json::Value) -> bool, name: &str) -> Result<Value, Error> {
+    let v: serde_json::Value = serde_json::from_str(s).map_err(|e| invalid(format!("{name}: {e}")))?;
+    if !shape(&v) {
+        return Err(invalid(format!("{name}: unexpected JSON shape in {s:?}")));
+    }
+    Ok(Value::from(Serde(v)))
+}
+
+/// Addresses of `host`, sorted as strings; an unresolvable name yields none (as in confd).
+fn lookup_ip(host: &str, keep: fn(&std::net::IpAddr) -> bool) -> Vec<String> {
+    use std::net::ToSocketAddrs;
+    let mut ips: Vec<String> = (host, 0)
+        .to_socket_addrs()
+        .map(|addrs| addrs.map(|a| a.ip()).filter(keep).map(|ip| ip.to_string()).collect())
+        .unwrap_or_default();
+    ips.sort();
+    ips.dedup();
+    ips
+}

@@ -1,0 +1,83 @@
+//! What may stand after nginx's `server` directive: a value from etcd is validated here so it can
+//! never inject directives (`nginx -t` accepts a balanced injection).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// `IPv4:port`, `[IPv6]:port` or `dns.name:port`, port 1–65535.
+pub fn is_host_port(s: &str) -> bool {
+    let (host, port) = match s.strip_prefix('[') {
+        Some(rest) => match rest.split_once("]:") {
+            Some((v6, port)) if v6.parse::<Ipv6Addr>().is_ok() => (None, port),
+            _ => return false,
+        },
+        None => match s.rsplit_once(':') {
+            Some((host, port)) => (Some(host), port),
+            None => return false,
+        },
+    };
+    let port_ok = !port.is_empty()
+        && port.len() <= 5
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
+    port_ok && host.is_none_or(is_host)
+}
+
+fn is_host(h: &str) -> bool {
+    if h.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return h.parse::<Ipv4Addr>().is_ok();
+    }
+    h.len() <= 253 && h.split('.').all(is_dns_label)
+}
+
+fn is_dns_label(l: &str) -> bool {
+    (1..=63).contains(&l.len())
+        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !l.starts_with('-')
+        && !l.ends_with('-')
+}
+
+/// A name nginx takes as an `upstream` name without quoting.
+pub fn is_nginx_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_what_nginx_server_takes() {
+        for ok in ["172.18.100.31:86", "[::1]:8080", "[2001:db8::1]:443", "app-1.svc.local:65535", "localhost:1"] {
+            assert!(is_host_port(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_anything_else() {
+        for bad in [
+            "172.18.100.31",
+            "172.18.100.31:0",
+            "172.18.100.31:65536",
+            "172.18.100.31:+80",
+            "999.1.1.1:80",
+            "::1:80",
+            "[::1]80",
+            "[zz::1]:80",
+            "-bad.host:80",
+            "host_name:80",
+            "127.0.0.1:1; } server { listen 127.0.0.1:38090; location / { return 200 pwned; } } upstream x { server 127.0.0.1:2",
+            "127.0.0.1:80 backup",
+            "",
+        ] {
+            assert!(!is_host_port(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn upstream_names() {
+        assert!(is_nginx_name("search_PRE"));
+        assert!(!is_nginx_name("a b"));
+        assert!(!is_nginx_name("x{"));
+        assert!(!is_nginx_name(""));
+    }
+}

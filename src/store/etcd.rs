@@ -1,0 +1,114 @@
+//! etcd v3: consistent multi-prefix reads (every prefix at the revision of the first read).
+
+use std::time::Duration;
+
+use etcd_client::{Certificate, Client, ConnectOptions, GetOptions, Identity, TlsOptions};
+
+use super::{Snapshot, StoreError};
+use crate::config::{EtcdConfig, TlsFiles};
+
+/// Connecting is lazy in etcd-client; every RPC is bounded instead, so a dead etcd is an error
+/// naming the endpoints within this time, never a hang.
+const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+// gRPC status codes (etcd-client does not re-export tonic's Code).
+const GRPC_DEADLINE_EXCEEDED: i32 = 4;
+const GRPC_UNAVAILABLE: i32 = 14;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct EtcdStore {
+    client: Client,
+    endpoints: String,
+}
+
+impl EtcdStore {
+    pub async fn connect(cfg: &EtcdConfig) -> Result<EtcdStore, StoreError> {
+        let endpoints = cfg.nodes.join(", ");
+        let mut opts = ConnectOptions::new()
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_timeout(RPC_TIMEOUT)
+            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
+        if let Some((user, password)) = &cfg.user {
+            opts = opts.with_user(user.clone(), password.clone());
+        }
+        if let Some(tls) = &cfg.tls {
+            opts = opts.with_tls(tls_options(tls)?);
+        }
+        let connect = Client::connect(&cfg.nodes, Some(opts));
+        let client = tokio::time::timeout(RPC_TIMEOUT, connect)
+            .await
+            .map_err(|_| unreachable(&endpoints, "timed out connecting"))?
+            .map_err(|e| classify(&endpoints, e))?;
+        Ok(EtcdStore { client, endpoints })
+    }
+
+    /// Reads every prefix at one revision: the first read fixes it, the others ask for it.
+    pub async fn snapshot(&mut self, prefixes: &[String]) -> Result<Snapshot, StoreError> {
+        let mut snap = Snapshot::default();
+        for prefix in prefixes {
+            let mut opts = GetOptions::new().with_prefix();
+            if snap.revision > 0 {
+                opts = opts.with_revision(snap.revision);
+            }
+            let get = self.client.get(prefix.as_str(), Some(opts));
+            let resp = tokio::time::timeout(RPC_TIMEOUT, get)
+                .await
+                .map_err(|_| unreachable(&self.endpoints, "timed out reading keys"))?
+                .map_err(|e| classify(&self.endpoints, e))?;
+            if snap.revision == 0 {
+                snap.revision = resp.header().map_or(0, |h| h.revision());
+            }
+            for kv in resp.kvs() {
+                let key = String::from_utf8_lossy(kv.key()).into_owned();
+                snap.kvs.insert(key, String::from_utf8_lossy(kv.value()).into_owned());
+            }
+        }
+        if prefixes.is_empty() {
+            snap.revision = self.current_revision().await?;
+        }
+        Ok(snap)
+    }
+
+    async fn current_revision(&mut self) -> Result<i64, StoreError> {
+        let opts = GetOptions::new().with_count_only();
+        let get = self.client.get("/", Some(opts));
+        let resp = tokio::time::timeout(RPC_TIMEOUT, get)
+            .await
+            .map_err(|_| unreachable(&self.endpoints, "timed out"))?
+            .map_err(|e| classify(&self.endpoints, e))?;
+        Ok(resp.header().map_or(0, |h| h.revision()))
+    }
+}
+
+fn tls_options(files: &TlsFiles) -> Result<TlsOptions, StoreError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| StoreError::File { path: p.display().to_string(), reason: e.to_string() })
+    };
+    let mut tls = TlsOptions::new();
+    if let Some(ca) = &files.ca {
+        tls = tls.ca_certificate(Certificate::from_pem(read(ca)?));
+    }
+    if let (Some(cert), Some(key)) = (&files.cert, &files.key) {
+        tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+    }
+    Ok(tls)
+}
+
+fn unreachable(endpoints: &str, reason: &str) -> StoreError {
+    StoreError::Unreachable { endpoints: endpoints.to_owned(), reason: reason.to_owned() }
+}
+
+fn classify(endpoints: &str, err: etcd_client::Error) -> StoreError {
+    use etcd_client::Error as E;
+    match &err {
+        E::TransportError(_) | E::IoError(_) => unreachable(endpoints, &one_line(&err)),
+        E::GRpcStatus(s) if matches!(s.code() as i32, GRPC_UNAVAILABLE | GRPC_DEADLINE_EXCEEDED) => {
+            unreachable(endpoints, &one_line(&err))
+        }
+        _ => StoreError::Etcd { endpoints: endpoints.to_owned(), reason: one_line(&err) },
+    }
+}
+
+/// gRPC messages can span lines; the error contract is one line.
+fn one_line(err: &impl std::fmt::Display) -> String {
+    err.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+}
