@@ -14,16 +14,31 @@ use crate::config::Resource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("{dest}: cannot read the current file: {source}")]
-    Read { dest: PathBuf, source: std::io::Error },
-    #[error("{dest}: cannot stage the new file in its directory: {source}")]
-    Stage { dest: PathBuf, source: std::io::Error },
-    #[error("{dest}: cannot install the staged file: {source}")]
-    Swap { dest: PathBuf, source: std::io::Error },
-    #[error("{dest}: check_cmd failed, previous file kept: {source}")]
-    Check { dest: PathBuf, source: CommandError },
-    #[error("{dest}: check_cmd failed ({check}) and the previous file could not be put back: {source}")]
-    Restore { dest: PathBuf, check: CommandError, source: std::io::Error },
+    #[error("{dest}: cannot read the current file: {error}")]
+    Read {
+        dest: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{dest}: cannot stage the new file in its directory: {error}")]
+    Stage {
+        dest: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{dest}: cannot install the staged file: {error}")]
+    Swap {
+        dest: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{dest}: check_cmd failed, previous file kept: {error}")]
+    Check { dest: PathBuf, error: CommandError },
+    #[error(
+        "{dest}: check_cmd failed ({check}) and the previous file could not be put back: {error}"
+    )]
+    Restore {
+        dest: PathBuf,
+        check: CommandError,
+        error: std::io::Error,
+    },
     #[error("reload_cmd failed: {0}")]
     Reload(CommandError),
 }
@@ -56,14 +71,24 @@ struct Current {
 }
 
 fn read_current(dest: &Path) -> Result<Option<Current>, ApplyError> {
-    let err = |source| ApplyError::Read { dest: dest.to_owned(), source };
+    let err = |error| ApplyError::Read {
+        dest: dest.to_owned(),
+        error,
+    };
     let md = match fs::metadata(dest) {
         Ok(md) => md,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(err(e)),
     };
     let bytes = fs::read(dest).map_err(err)?;
-    Ok(Some(Current { bytes, meta: Meta { mode: md.mode() & 0o7777, uid: md.uid(), gid: md.gid() } }))
+    Ok(Some(Current {
+        bytes,
+        meta: Meta {
+            mode: md.mode() & 0o7777,
+            uid: md.uid(),
+            gid: md.gid(),
+        },
+    }))
 }
 
 /// Unset mode/uid/gid keep what the dest has (or 0644 and our own ids for a new file).
@@ -71,15 +96,24 @@ fn desired_meta(res: &Resource, current: Option<&Current>) -> Meta {
     let cur = current.map(|c| c.meta);
     Meta {
         mode: res.mode.or(cur.map(|m| m.mode)).unwrap_or(0o644),
-        uid: res.uid.or(cur.map(|m| m.uid)).unwrap_or_else(|| nix::unistd::geteuid().as_raw()),
-        gid: res.gid.or(cur.map(|m| m.gid)).unwrap_or_else(|| nix::unistd::getegid().as_raw()),
+        uid: res
+            .uid
+            .or(cur.map(|m| m.uid))
+            .unwrap_or_else(|| nix::unistd::geteuid().as_raw()),
+        gid: res
+            .gid
+            .or(cur.map(|m| m.gid))
+            .unwrap_or_else(|| nix::unistd::getegid().as_raw()),
     }
 }
 
 /// What `--noop` prints: a unified diff from dest to the rendered text, or None when equal.
 pub fn diff(res: &Resource, text: &str) -> Result<Option<String>, ApplyError> {
     let current = read_current(&res.dest)?;
-    let old = current.as_ref().map(|c| String::from_utf8_lossy(&c.bytes).into_owned()).unwrap_or_default();
+    let old = current
+        .as_ref()
+        .map(|c| String::from_utf8_lossy(&c.bytes).into_owned())
+        .unwrap_or_default();
     if current.is_some() && old == text {
         return Ok(None);
     }
@@ -98,16 +132,22 @@ pub fn diff(res: &Resource, text: &str) -> Result<Option<String>, ApplyError> {
 pub async fn install(res: &Resource, text: &str, opts: Options) -> Result<Outcome, ApplyError> {
     let current = read_current(&res.dest)?;
     let meta = desired_meta(res, current.as_ref());
-    if current.as_ref().is_some_and(|c| c.bytes == text.as_bytes() && c.meta == meta) {
+    if current
+        .as_ref()
+        .is_some_and(|c| c.bytes == text.as_bytes() && c.meta == meta)
+    {
         return Ok(Outcome::Unchanged);
     }
     let stage = stage(&res.dest, text.as_bytes(), meta)?;
     let check = res.check_cmd.as_deref().filter(|_| !opts.sync_only);
     match check.map(|cmd| (cmd, with_src(cmd, stage.path()))) {
         Some((_, Some(cmd))) => {
-            if let Err(source) = command::run(&cmd, opts.command_timeout).await {
+            if let Err(error) = command::run(&cmd, opts.command_timeout).await {
                 discard(stage, res.keep_stage_file);
-                return Err(ApplyError::Check { dest: res.dest.clone(), source });
+                return Err(ApplyError::Check {
+                    dest: res.dest.clone(),
+                    error,
+                });
             }
             swap(stage, &res.dest)?;
         }
@@ -115,8 +155,15 @@ pub async fn install(res: &Resource, text: &str, opts: Options) -> Result<Outcom
             swap(stage, &res.dest)?;
             if let Err(check) = command::run(cmd, opts.command_timeout).await {
                 return Err(match restore(&res.dest, current) {
-                    Ok(()) => ApplyError::Check { dest: res.dest.clone(), source: check },
-                    Err(source) => ApplyError::Restore { dest: res.dest.clone(), check, source },
+                    Ok(()) => ApplyError::Check {
+                        dest: res.dest.clone(),
+                        error: check,
+                    },
+                    Err(error) => ApplyError::Restore {
+                        dest: res.dest.clone(),
+                        check,
+                        error,
+                    },
                 });
             }
         }
@@ -143,9 +190,15 @@ fn with_src(cmd: &str, stage: &Path) -> Option<String> {
 /// Writes a stage file beside dest (same filesystem, so the swap is a rename), with its final
 /// mode and owner, and flushes it to disk.
 fn stage(dest: &Path, bytes: &[u8], meta: Meta) -> Result<NamedTempFile, ApplyError> {
-    let err = |source| ApplyError::Stage { dest: dest.to_owned(), source };
+    let err = |error| ApplyError::Stage {
+        dest: dest.to_owned(),
+        error,
+    };
     let dir = parent(dest);
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut file = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".stage")
@@ -153,8 +206,10 @@ fn stage(dest: &Path, bytes: &[u8], meta: Meta) -> Result<NamedTempFile, ApplyEr
         .map_err(err)?;
     file.write_all(bytes).map_err(err)?;
     let f = file.as_file();
-    f.set_permissions(fs::Permissions::from_mode(meta.mode)).map_err(err)?;
-    nix::unistd::fchown(f, Some(meta.uid.into()), Some(meta.gid.into())).map_err(|e| err(e.into()))?;
+    f.set_permissions(fs::Permissions::from_mode(meta.mode))
+        .map_err(err)?;
+    nix::unistd::fchown(f, Some(meta.uid.into()), Some(meta.gid.into()))
+        .map_err(|e| err(e.into()))?;
     f.sync_all().map_err(err)?;
     Ok(file)
 }
@@ -162,13 +217,20 @@ fn stage(dest: &Path, bytes: &[u8], meta: Meta) -> Result<NamedTempFile, ApplyEr
 /// Renames the stage over dest and syncs the directory. A dest that is a bind-mounted single file
 /// cannot be renamed over (EBUSY): then, as confd does, it is written in place.
 fn swap(stage: NamedTempFile, dest: &Path) -> Result<(), ApplyError> {
-    let err = |source| ApplyError::Swap { dest: dest.to_owned(), source };
+    let err = |error| ApplyError::Swap {
+        dest: dest.to_owned(),
+        error,
+    };
     match stage.persist(dest) {
         Ok(_) => sync_dir(parent(dest)).map_err(err),
         Err(e) if e.error.raw_os_error() == Some(nix::libc::EBUSY) => {
             tracing::warn!(dest = %dest.display(), "rename failed with EBUSY (bind mount?); writing in place");
             let bytes = fs::read(e.file.path()).map_err(err)?;
-            let mut f = fs::OpenOptions::new().write(true).truncate(true).open(dest).map_err(err)?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(dest)
+                .map_err(err)?;
             f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(err)
         }
         Err(e) => Err(err(e.error)),
@@ -179,7 +241,7 @@ fn swap(stage: NamedTempFile, dest: &Path) -> Result<(), ApplyError> {
 /// not exist before.
 fn restore(dest: &Path, previous: Option<Current>) -> Result<(), std::io::Error> {
     let io = |e: ApplyError| match e {
-        ApplyError::Stage { source, .. } | ApplyError::Swap { source, .. } => source,
+        ApplyError::Stage { error, .. } | ApplyError::Swap { error, .. } => error,
         other => std::io::Error::other(other.to_string()),
     };
     match previous {

@@ -110,7 +110,10 @@ fn normalise(args: impl IntoIterator<Item = OsString>, longs: &[String]) -> Vec<
         let rewritten = arg.to_str().and_then(|s| {
             let name = s.strip_prefix('-').filter(|n| !n.starts_with('-'))?;
             let bare = name.split('=').next().unwrap_or(name);
-            longs.iter().any(|l| l == bare).then(|| OsString::from(format!("-{s}")))
+            longs
+                .iter()
+                .any(|l| l == bare)
+                .then(|| OsString::from(format!("-{s}")))
         });
         out.push(rewritten.unwrap_or(arg));
     }
@@ -142,14 +145,18 @@ mod tests {
         .expect("parses");
         assert_eq!(cli.onetime, Some(true));
         assert_eq!(cli.confdir, Some(PathBuf::from("/etc/confd")));
-        assert_eq!(cli.nodes, ["http://127.0.0.1:2379", "http://127.0.0.1:2380"]);
+        assert_eq!(
+            cli.nodes,
+            ["http://127.0.0.1:2379", "http://127.0.0.1:2380"]
+        );
         assert_eq!(cli.log_level.as_deref(), Some("debug"));
         assert_eq!(cli.watch, Some(false));
     }
 
     #[test]
     fn double_dash_flags_and_unset_booleans() {
-        let cli = parse_strs(&["confd-rs", "--noop", "--exit-code", "--prefix", "/x"]).expect("parses");
+        let cli =
+            parse_strs(&["confd-rs", "--noop", "--exit-code", "--prefix", "/x"]).expect("parses");
         assert_eq!(cli.noop, Some(true));
         assert!(cli.exit_code);
         assert_eq!(cli.onetime, None);

@@ -10,10 +10,14 @@ use tokio::process::Command;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
-    #[error("`{cmd}` could not be started: {source}")]
-    Spawn { cmd: String, source: std::io::Error },
+    #[error("`{cmd}` could not be started: {error}")]
+    Spawn { cmd: String, error: std::io::Error },
     #[error("`{cmd}` {status}: {output}")]
-    Failed { cmd: String, status: String, output: String },
+    Failed {
+        cmd: String,
+        status: String,
+        output: String,
+    },
     #[error("`{cmd}` did not finish within {secs}s and was killed")]
     TimedOut { cmd: String, secs: u64 },
 }
@@ -29,15 +33,24 @@ pub async fn run(cmd: &str, timeout: Duration) -> Result<(), CommandError> {
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|source| CommandError::Spawn { cmd: cmd.to_owned(), source })?;
+        .map_err(|error| CommandError::Spawn {
+            cmd: cmd.to_owned(),
+            error,
+        })?;
     let pid = child.id();
     let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(out) => out.map_err(|source| CommandError::Spawn { cmd: cmd.to_owned(), source })?,
+        Ok(out) => out.map_err(|error| CommandError::Spawn {
+            cmd: cmd.to_owned(),
+            error,
+        })?,
         Err(_) => {
             if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
                 let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
             }
-            return Err(CommandError::TimedOut { cmd: cmd.to_owned(), secs: timeout.as_secs() });
+            return Err(CommandError::TimedOut {
+                cmd: cmd.to_owned(),
+                secs: timeout.as_secs(),
+            });
         }
     };
     if output.status.success() {
@@ -57,23 +70,34 @@ mod tests {
     use super::*;
 
     fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
     }
 
     #[test]
     fn failure_carries_status_and_output() {
-        let err = rt().block_on(run("echo oops >&2; exit 3", Duration::from_secs(5))).unwrap_err();
-        assert_eq!(err.to_string(), "`echo oops >&2; exit 3` exit status: 3: oops");
+        let err = rt()
+            .block_on(run("echo oops >&2; exit 3", Duration::from_secs(5)))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`echo oops >&2; exit 3` exit status: 3: oops"
+        );
     }
 
     #[test]
     fn success_is_ok() {
-        rt().block_on(run("true", Duration::from_secs(5))).expect("true succeeds");
+        rt().block_on(run("true", Duration::from_secs(5)))
+            .expect("true succeeds");
     }
 
     #[test]
     fn a_hung_command_is_killed_at_the_timeout() {
-        let err = rt().block_on(run("sleep 30", Duration::from_millis(200))).unwrap_err();
+        let err = rt()
+            .block_on(run("sleep 30", Duration::from_millis(200)))
+            .unwrap_err();
         assert!(matches!(err, CommandError::TimedOut { .. }), "{err}");
     }
 }

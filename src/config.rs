@@ -19,10 +19,17 @@ const DEFAULT_COMMAND_TIMEOUT_SECS: u64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {error}")]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("{path}:{line}: {message}")]
-    Toml { path: PathBuf, line: usize, message: String },
+    Toml {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("{0}")]
@@ -38,6 +45,7 @@ pub struct Config {
     pub noop: bool,
     pub exit_code: bool,
     pub sync_only: bool,
+    pub watch: bool,
     pub interval: Duration,
     pub log_level: String,
     pub log_format: LogFormat,
@@ -158,7 +166,10 @@ pub fn load(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
-    let confdir = cli.confdir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFDIR));
+    let confdir = cli
+        .confdir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFDIR));
     if !confdir.is_dir() {
         return Err(ConfigError::Invalid {
             path: confdir,
@@ -167,9 +178,20 @@ fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
     }
     let file = read_confd_toml(cli, &confdir)?;
     // confd.toml may move the confdir; a flag still wins.
-    let confdir = cli.confdir.clone().or(file.confdir.clone()).unwrap_or(confdir);
-    let prefix = cli.prefix.clone().or(file.prefix.clone()).unwrap_or_default();
-    let keep_stage_file = cli.keep_stage_file.or(file.keep_stage_file).unwrap_or(false);
+    let confdir = cli
+        .confdir
+        .clone()
+        .or(file.confdir.clone())
+        .unwrap_or(confdir);
+    let prefix = cli
+        .prefix
+        .clone()
+        .or(file.prefix.clone())
+        .unwrap_or_default();
+    let keep_stage_file = cli
+        .keep_stage_file
+        .or(file.keep_stage_file)
+        .unwrap_or(false);
     let resources = load_resources(&confdir, &prefix, keep_stage_file)?;
     Ok(Config {
         backend: backend(cli, &file)?,
@@ -177,18 +199,32 @@ fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
         noop: cli.noop.or(file.noop).unwrap_or(false),
         exit_code: cli.exit_code,
         sync_only: cli.sync_only.or(file.sync_only).unwrap_or(false),
-        interval: Duration::from_secs(cli.interval.or(file.interval).unwrap_or(DEFAULT_INTERVAL_SECS)),
-        log_level: cli.log_level.clone().or(file.log_level.clone()).unwrap_or_else(|| "info".into()),
+        watch: cli.watch.or(file.watch).unwrap_or(false),
+        interval: Duration::from_secs(
+            cli.interval
+                .or(file.interval)
+                .unwrap_or(DEFAULT_INTERVAL_SECS),
+        ),
+        log_level: cli
+            .log_level
+            .clone()
+            .or(file.log_level.clone())
+            .unwrap_or_else(|| "info".into()),
         log_format: cli.log_format,
         command_timeout: Duration::from_secs(
-            cli.command_timeout.or(file.command_timeout).unwrap_or(DEFAULT_COMMAND_TIMEOUT_SECS),
+            cli.command_timeout
+                .or(file.command_timeout)
+                .unwrap_or(DEFAULT_COMMAND_TIMEOUT_SECS),
         ),
         resources,
     })
 }
 
 fn read_confd_toml(cli: &Cli, confdir: &Path) -> Result<ConfdToml, ConfigError> {
-    let path = cli.config_file.clone().unwrap_or_else(|| confdir.join("confd.toml"));
+    let path = cli
+        .config_file
+        .clone()
+        .unwrap_or_else(|| confdir.join("confd.toml"));
     match fs::read_to_string(&path) {
         Ok(text) => {
             let parsed: ConfdToml = parse_toml(&path, &text)?;
@@ -199,7 +235,7 @@ fn read_confd_toml(cli: &Cli, confdir: &Path) -> Result<ConfdToml, ConfigError> 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && cli.config_file.is_none() => {
             Ok(ConfdToml::default())
         }
-        Err(source) => Err(ConfigError::Read { path, source }),
+        Err(error) => Err(ConfigError::Read { path, error }),
     }
 }
 
@@ -226,13 +262,23 @@ fn warn_foreign_keys(path: &Path, t: &ConfdToml) {
 }
 
 fn backend(cli: &Cli, file: &ConfdToml) -> Result<Backend, ConfigError> {
-    let name = cli.backend.clone().or(file.backend.clone()).unwrap_or_else(|| "etcdv3".into());
+    let name = cli
+        .backend
+        .clone()
+        .or(file.backend.clone())
+        .unwrap_or_else(|| "etcdv3".into());
     match name.as_str() {
         "etcdv3" | "etcd" => Ok(Backend::Etcd(etcd_config(cli, file)?)),
         "file" => {
-            let files = if cli.files.is_empty() { file.file.clone().unwrap_or_default() } else { cli.files.clone() };
+            let files = if cli.files.is_empty() {
+                file.file.clone().unwrap_or_default()
+            } else {
+                cli.files.clone()
+            };
             if files.is_empty() {
-                return Err(ConfigError::Flag("backend \"file\" needs at least one --file".into()));
+                return Err(ConfigError::Flag(
+                    "backend \"file\" needs at least one --file".into(),
+                ));
             }
             Ok(Backend::File(files))
         }
@@ -243,34 +289,77 @@ fn backend(cli: &Cli, file: &ConfdToml) -> Result<Backend, ConfigError> {
 }
 
 fn etcd_config(cli: &Cli, file: &ConfdToml) -> Result<EtcdConfig, ConfigError> {
-    let scheme = cli.scheme.clone().or(file.scheme.clone()).unwrap_or_else(|| "http".into());
-    let nodes = if cli.nodes.is_empty() { file.nodes.clone().unwrap_or_default() } else { cli.nodes.clone() };
-    let nodes = if nodes.is_empty() { vec![DEFAULT_NODE.to_owned()] } else { nodes };
+    let scheme = cli
+        .scheme
+        .clone()
+        .or(file.scheme.clone())
+        .unwrap_or_else(|| "http".into());
+    let nodes = if cli.nodes.is_empty() {
+        file.nodes.clone().unwrap_or_default()
+    } else {
+        cli.nodes.clone()
+    };
+    let nodes = if nodes.is_empty() {
+        vec![DEFAULT_NODE.to_owned()]
+    } else {
+        nodes
+    };
     let nodes = nodes
         .into_iter()
-        .map(|n| if n.contains("://") { n } else { format!("{scheme}://{n}") })
+        .map(|n| {
+            if n.contains("://") {
+                n
+            } else {
+                format!("{scheme}://{n}")
+            }
+        })
         .collect();
     let env = |name: &str| std::env::var_os(name).map(PathBuf::from);
     let tls = TlsFiles {
-        cert: cli.client_cert.clone().or(file.client_cert.clone()).or_else(|| env("CONFD_CLIENT_CERT")),
-        key: cli.client_key.clone().or(file.client_key.clone()).or_else(|| env("CONFD_CLIENT_KEY")),
-        ca: cli.client_cakeys.clone().or(file.client_cakeys.clone()).or_else(|| env("CONFD_CLIENT_CAKEYS")),
+        cert: cli
+            .client_cert
+            .clone()
+            .or(file.client_cert.clone())
+            .or_else(|| env("CONFD_CLIENT_CERT")),
+        key: cli
+            .client_key
+            .clone()
+            .or(file.client_key.clone())
+            .or_else(|| env("CONFD_CLIENT_KEY")),
+        ca: cli
+            .client_cakeys
+            .clone()
+            .or(file.client_cakeys.clone())
+            .or_else(|| env("CONFD_CLIENT_CAKEYS")),
     };
     if tls.cert.is_some() != tls.key.is_some() {
-        return Err(ConfigError::Flag("client_cert and client_key must be given together".into()));
+        return Err(ConfigError::Flag(
+            "client_cert and client_key must be given together".into(),
+        ));
     }
     let tls = (tls.cert.is_some() || tls.ca.is_some()).then_some(tls);
     // confd only sends credentials with basic_auth = true; confd-rs sends them unless it is false.
     let basic_auth = cli.basic_auth.or(file.basic_auth).unwrap_or(true);
-    let user = match (cli.username.clone().or(file.username.clone()), cli.password.clone().or(file.password.clone())) {
+    let user = match (
+        cli.username.clone().or(file.username.clone()),
+        cli.password.clone().or(file.password.clone()),
+    ) {
         (Some(u), Some(p)) => basic_auth.then_some((u, p)),
         (None, None) => None,
-        _ => return Err(ConfigError::Flag("username and password must be given together".into())),
+        _ => {
+            return Err(ConfigError::Flag(
+                "username and password must be given together".into(),
+            ))
+        }
     };
     Ok(EtcdConfig { nodes, user, tls })
 }
 
-fn load_resources(confdir: &Path, prefix: &str, keep_stage_file: bool) -> Result<Vec<Resource>, ConfigError> {
+fn load_resources(
+    confdir: &Path,
+    prefix: &str,
+    keep_stage_file: bool,
+) -> Result<Vec<Resource>, ConfigError> {
     let dir = confdir.join("conf.d");
     let mut paths = BTreeSet::new();
     collect_tomls(&dir, &mut paths)?;
@@ -281,9 +370,17 @@ fn load_resources(confdir: &Path, prefix: &str, keep_stage_file: bool) -> Result
 }
 
 fn collect_tomls(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), ConfigError> {
-    let entries = fs::read_dir(dir).map_err(|source| ConfigError::Read { path: dir.to_owned(), source })?;
+    let entries = fs::read_dir(dir).map_err(|error| ConfigError::Read {
+        path: dir.to_owned(),
+        error,
+    })?;
     for entry in entries {
-        let path = entry.map_err(|source| ConfigError::Read { path: dir.to_owned(), source })?.path();
+        let path = entry
+            .map_err(|error| ConfigError::Read {
+                path: dir.to_owned(),
+                error,
+            })?
+            .path();
         if path.is_dir() {
             collect_tomls(&path, out)?;
         } else if path.extension().is_some_and(|e| e == "toml") {
@@ -293,22 +390,42 @@ fn collect_tomls(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), ConfigEr
     Ok(())
 }
 
-fn load_resource(confdir: &Path, path: &Path, prefix: &str, keep_stage: bool) -> Result<Resource, ConfigError> {
-    let text = fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+fn load_resource(
+    confdir: &Path,
+    path: &Path,
+    prefix: &str,
+    keep_stage: bool,
+) -> Result<Resource, ConfigError> {
+    let text = fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.to_owned(),
+        error,
+    })?;
     let t = parse_toml::<ResourceToml>(path, &text)?.template;
-    let invalid = |message: String| ConfigError::Invalid { path: path.to_owned(), message };
+    let invalid = |message: String| ConfigError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
     if t.src.is_empty() {
-        return Err(invalid("template.src is empty: expected a file name under templates/".into()));
+        return Err(invalid(
+            "template.src is empty: expected a file name under templates/".into(),
+        ));
     }
     if t.dest.as_os_str().is_empty() {
-        return Err(invalid("template.dest is empty: expected the path of the file to write".into()));
+        return Err(invalid(
+            "template.dest is empty: expected the path of the file to write".into(),
+        ));
     }
     let src = confdir.join("templates").join(&t.src);
     let template = fs::read_to_string(&src)
         .map_err(|e| invalid(format!("template.src {}: {e}", src.display())))?;
     let name = path.display().to_string();
     render::check_syntax(&src.display().to_string(), &template)?;
-    let mode = t.mode.as_deref().map(parse_mode).transpose().map_err(invalid)?;
+    let mode = t
+        .mode
+        .as_deref()
+        .map(parse_mode)
+        .transpose()
+        .map_err(invalid)?;
     let prefix = keypath::join(prefix, &t.prefix);
     let keys = t.keys.iter().map(|k| keypath::join(&prefix, k)).collect();
     Ok(Resource {
@@ -339,8 +456,14 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 
 fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
     toml::from_str(text).map_err(|e| {
-        let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        ConfigError::Toml { path: path.to_owned(), line, message: e.message().trim().replace('\n', " ") }
+        let line = e.span().map_or(1, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        });
+        ConfigError::Toml {
+            path: path.to_owned(),
+            line,
+            message: e.message().trim().replace('\n', " "),
+        }
     })
 }
 
@@ -360,12 +483,23 @@ mod tests {
     #[test]
     fn toml_errors_name_file_and_line() {
         let text = "[template]\nsrc = \"a.tmpl\"\ndest = \"/tmp/x\"\nreload_cmd_typo = \"x\"\n";
-        let err = parse_toml::<ResourceToml>(Path::new("conf.d/x.toml"), text).unwrap_err().to_string();
-        assert!(err.starts_with("conf.d/x.toml:4: unknown field `reload_cmd_typo`"), "{err}");
+        let err = parse_toml::<ResourceToml>(Path::new("conf.d/x.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("conf.d/x.toml:4: unknown field `reload_cmd_typo`"),
+            "{err}"
+        );
         let text = "[template]\nsrc = 3\ndest = \"/tmp/x\"\n";
-        let err = parse_toml::<ResourceToml>(Path::new("x.toml"), text).unwrap_err().to_string();
-        assert!(err.starts_with("x.toml:2: invalid type: integer `3`, expected a string"), "{err}");
-        let err = parse_toml::<ResourceToml>(Path::new("x.toml"), "[template]\ndest = \"/x\"\n").unwrap_err();
+        let err = parse_toml::<ResourceToml>(Path::new("x.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("x.toml:2: invalid type: integer `3`, expected a string"),
+            "{err}"
+        );
+        let err = parse_toml::<ResourceToml>(Path::new("x.toml"), "[template]\ndest = \"/x\"\n")
+            .unwrap_err();
         assert!(err.to_string().contains("missing field `src`"), "{err}");
     }
 }

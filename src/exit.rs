@@ -20,6 +20,9 @@ pub const APPLY: u8 = 5;
 /// The exit code an error stands for: the first typed error found in its chain.
 pub fn of(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
+        if let Some(ConfigError::Template(_)) = cause.downcast_ref() {
+            return TEMPLATE;
+        }
         if cause.is::<ConfigError>() {
             return CONFIG;
         }

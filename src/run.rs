@@ -19,6 +19,9 @@ pub fn main(cfg: Config) -> anyhow::Result<u8> {
         if cfg.onetime || cfg.noop {
             return pass(&cfg, &mut store).await;
         }
+        if cfg.watch {
+            tracing::warn!("watch mode is not available yet: polling instead");
+        }
         tracing::info!(interval_secs = cfg.interval.as_secs(), "polling the store");
         loop {
             if let Err(e) = pass(&cfg, &mut store).await {
@@ -32,13 +35,20 @@ pub fn main(cfg: Config) -> anyhow::Result<u8> {
 /// Reads every resource's keys at one revision, then processes the resources in order. A failing
 /// resource does not stop the others; the exit code is that of the first failure.
 async fn pass(cfg: &Config, store: &mut Store) -> anyhow::Result<u8> {
-    let prefixes: Vec<String> = cfg.resources.iter().flat_map(|r| r.keys.iter().cloned()).collect();
+    let prefixes: Vec<String> = cfg
+        .resources
+        .iter()
+        .flat_map(|r| r.keys.iter().cloned())
+        .collect();
     let snap = store.snapshot(&prefixes).await?;
     tracing::debug!(revision = snap.revision, keys = snap.kvs.len(), "snapshot");
     if cfg.noop {
         return Ok(noop(cfg, &snap));
     }
-    let opts = apply::Options { sync_only: cfg.sync_only, command_timeout: cfg.command_timeout };
+    let opts = apply::Options {
+        sync_only: cfg.sync_only,
+        command_timeout: cfg.command_timeout,
+    };
     let mut code = exit::OK;
     let mut reloads: Vec<(&str, Vec<&Resource>)> = Vec::new();
     for res in &cfg.resources {
@@ -79,7 +89,11 @@ async fn process(res: &Resource, snap: &Snapshot, opts: apply::Options) -> anyho
 }
 
 fn render_resource(res: &Resource, snap: &Snapshot) -> anyhow::Result<String> {
-    let rendered = render::render(&res.src.display().to_string(), &res.template, snap.view(&res.prefix, &res.keys))?;
+    let rendered = render::render(
+        &res.src.display().to_string(),
+        &res.template,
+        snap.view(&res.prefix, &res.keys),
+    )?;
     for msg in &rendered.dropped {
         tracing::error!(resource = %res.name, "{msg}");
     }

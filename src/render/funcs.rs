@@ -47,7 +47,10 @@ impl Object for KvPair {
 }
 
 fn kv(key: &str, value: &str) -> Value {
-    Value::from_object(KvPair { key: key.to_owned(), value: value.to_owned() })
+    Value::from_object(KvPair {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    })
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -69,7 +72,10 @@ impl KeySpace {
     /// Pairs whose key matches a Go `path.Match` pattern, sorted by key (confd's `gets`).
     fn glob(&self, pattern: &str) -> Result<Vec<(&String, &String)>, Error> {
         let pat = Pattern::new(pattern).map_err(|e| invalid(e.to_string()))?;
-        Ok(self.under(&pat.literal_prefix).filter(|(k, _)| pat.matches(k)).collect())
+        Ok(self
+            .under(&pat.literal_prefix)
+            .filter(|(k, _)| pat.matches(k))
+            .collect())
     }
 
     fn getv(&self, key: &str, default: Option<String>) -> Result<String, Error> {
@@ -83,14 +89,24 @@ impl KeySpace {
     /// The distinct first path segments below `dir`; with `dirs_only`, only segments that have
     /// keys below them (confd's `lsdir`), otherwise also leaves (confd's `ls`).
     fn children(&self, dir: &str, dirs_only: bool) -> Vec<String> {
-        let base = if dir.ends_with('/') { dir.to_owned() } else { format!("{dir}/") };
+        let base = if dir.ends_with('/') {
+            dir.to_owned()
+        } else {
+            format!("{dir}/")
+        };
         let mut out: Vec<String> = Vec::new();
         if !dirs_only && self.kvs.contains_key(dir) && dir != "/" {
             out.push(keypath::base(dir));
         }
         let mut from = Bound::Included(base.clone());
-        while let Some((k, _)) = self.kvs.range::<String, _>((from.clone(), Bound::Unbounded)).next() {
-            let Some(rest) = k.strip_prefix(base.as_str()) else { break };
+        while let Some((k, _)) = self
+            .kvs
+            .range::<String, _>((from.clone(), Bound::Unbounded))
+            .next()
+        {
+            let Some(rest) = k.strip_prefix(base.as_str()) else {
+                break;
+            };
             let (seg, deeper) = match rest.split_once('/') {
                 Some((seg, _)) => (seg, true),
                 None => (rest, false),
@@ -99,7 +115,11 @@ impl KeySpace {
                 out.push(seg.to_owned());
             }
             // Jump past everything below `seg/`: '0' is the byte after '/'.
-            from = if deeper { Bound::Included(format!("{base}{seg}0")) } else { Bound::Excluded(k.clone()) };
+            from = if deeper {
+                Bound::Included(format!("{base}{seg}0"))
+            } else {
+                Bound::Excluded(k.clone())
+            };
         }
         out.sort();
         out.dedup();
@@ -114,7 +134,10 @@ impl KeySpace {
             if hostport::is_host_port(v) {
                 out.push(v.clone());
             } else {
-                report(dropped, format!("key {k}: value {v:?} is not a valid host:port; left out"));
+                report(
+                    dropped,
+                    format!("key {k}: value {v:?} is not a valid host:port; left out"),
+                );
             }
         }
         out.sort();
@@ -139,7 +162,10 @@ pub fn register(env: &mut Environment<'static>, keys: Arc<KeySpace>, dropped: Dr
     env.add_test("nginx_name", move |name: &str| {
         let ok = hostport::is_nginx_name(name);
         if !ok {
-            report(&dropped, format!("{name:?} is not a valid nginx upstream name; left out"));
+            report(
+                &dropped,
+                format!("{name:?} is not a valid nginx upstream name; left out"),
+            );
         }
         ok
     });
@@ -147,29 +173,49 @@ pub fn register(env: &mut Environment<'static>, keys: Arc<KeySpace>, dropped: Dr
 
 fn register_key_functions(env: &mut Environment<'static>, keys: &Arc<KeySpace>, dropped: &Dropped) {
     let k = keys.clone();
-    env.add_function("getv", move |key: String, default: Option<String>| k.getv(&key, default));
+    env.add_function("getv", move |key: String, default: Option<String>| {
+        k.getv(&key, default)
+    });
     let k = keys.clone();
     env.add_function("get", move |key: String| {
-        k.kvs.get(&key).map(|v| kv(&key, v)).ok_or_else(|| invalid(format!("key does not exist: {key}")))
+        k.kvs
+            .get(&key)
+            .map(|v| kv(&key, v))
+            .ok_or_else(|| invalid(format!("key does not exist: {key}")))
     });
     let k = keys.clone();
     env.add_function("exists", move |key: String| k.kvs.contains_key(&key));
     let k = keys.clone();
-    env.add_function("gets", move |pattern: String| -> Result<Vec<Value>, Error> {
-        Ok(k.glob(&pattern)?.into_iter().map(|(key, v)| kv(key, v)).collect())
-    });
+    env.add_function(
+        "gets",
+        move |pattern: String| -> Result<Vec<Value>, Error> {
+            Ok(k.glob(&pattern)?
+                .into_iter()
+                .map(|(key, v)| kv(key, v))
+                .collect())
+        },
+    );
     let k = keys.clone();
-    env.add_function("getvs", move |pattern: String| -> Result<Vec<String>, Error> {
-        let mut vs: Vec<String> = k.glob(&pattern)?.into_iter().map(|(_, v)| v.clone()).collect();
-        vs.sort();
-        Ok(vs)
-    });
+    env.add_function(
+        "getvs",
+        move |pattern: String| -> Result<Vec<String>, Error> {
+            let mut vs: Vec<String> = k
+                .glob(&pattern)?
+                .into_iter()
+                .map(|(_, v)| v.clone())
+                .collect();
+            vs.sort();
+            Ok(vs)
+        },
+    );
     let k = keys.clone();
     env.add_function("ls", move |dir: String| k.children(&dir, false));
     let k = keys.clone();
     env.add_function("lsdir", move |dir: String| k.children(&dir, true));
     let (k, d) = (keys.clone(), dropped.clone());
-    env.add_function("hostports", move |pattern: String| k.hostports(&pattern, &d));
+    env.add_function("hostports", move |pattern: String| {
+        k.hostports(&pattern, &d)
+    });
 }
 
 fn register_string_functions(env: &mut Environment<'static>) {
@@ -177,19 +223,30 @@ fn register_string_functions(env: &mut Environment<'static>) {
     env.add_function("dir", |p: String| keypath::dir(&p));
     env.add_function("split", |s: String, sep: String| split(&s, &sep));
     env.add_function("join", |items: Vec<Value>, sep: String| {
-        items.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(&sep)
+        items
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(&sep)
     });
     env.add_function("toUpper", |s: String| s.to_uppercase());
     env.add_function("toLower", |s: String| s.to_lowercase());
-    env.add_function("replace", |s: String, old: String, new: String, n: i64| match usize::try_from(n) {
-        Ok(n) => s.replacen(&old, &new, n),
-        Err(_) => s.replace(&old, &new),
-    });
+    env.add_function(
+        "replace",
+        |s: String, old: String, new: String, n: i64| match usize::try_from(n) {
+            Ok(n) => s.replacen(&old, &new, n),
+            Err(_) => s.replace(&old, &new),
+        },
+    );
     env.add_function("contains", |s: String, sub: String| s.contains(&sub));
     env.add_function("trimSuffix", |s: String, suffix: String| {
-        s.strip_suffix(suffix.as_str()).map(str::to_owned).unwrap_or(s)
+        s.strip_suffix(suffix.as_str())
+            .map(str::to_owned)
+            .unwrap_or(s)
     });
-    env.add_function("base64Encode", |s: String| base64::engine::general_purpose::STANDARD.encode(s));
+    env.add_function("base64Encode", |s: String| {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    });
     env.add_function("base64Decode", |s: String| -> Result<String, Error> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(&s)
@@ -202,10 +259,15 @@ fn register_string_functions(env: &mut Environment<'static>) {
         _ => Err(invalid(format!("parseBool: invalid syntax {s:?}"))),
     });
     env.add_function("atoi", |s: String| {
-        s.parse::<i64>().map_err(|_| invalid(format!("atoi: invalid syntax {s:?}")))
+        s.parse::<i64>()
+            .map_err(|_| invalid(format!("atoi: invalid syntax {s:?}")))
     });
-    env.add_function("json", |s: String| parse_json(&s, serde_json::Value::is_object, "json"));
-    env.add_function("jsonArray", |s: String| parse_json(&s, serde_json::Value::is_array, "jsonArray"));
+    env.add_function("json", |s: String| {
+        parse_json(&s, serde_json::Value::is_object, "json")
+    });
+    env.add_function("jsonArray", |s: String| {
+        parse_json(&s, serde_json::Value::is_array, "jsonArray")
+    });
 }
 
 fn register_misc_functions(env: &mut Environment<'static>) {
@@ -216,13 +278,23 @@ fn register_misc_functions(env: &mut Environment<'static>) {
             _ => v,
         }
     });
-    env.add_function("datetime", || humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
+    env.add_function("datetime", || {
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+    });
     env.add_function("fileExists", |p: String| std::path::Path::new(&p).exists());
     env.add_function("lookupIP", |host: String| lookup_ip(&host, |_| true));
-    env.add_function("lookupIPV4", |host: String| lookup_ip(&host, std::net::IpAddr::is_ipv4));
-    env.add_function("lookupIPV6", |host: String| lookup_ip(&host, std::net::IpAddr::is_ipv6));
-    env.add_function("seq", |first: i64, last: i64| (first..=last).collect::<Vec<i64>>());
-    env.add_function("reverse", |items: Vec<Value>| items.into_iter().rev().collect::<Vec<_>>());
+    env.add_function("lookupIPV4", |host: String| {
+        lookup_ip(&host, std::net::IpAddr::is_ipv4)
+    });
+    env.add_function("lookupIPV6", |host: String| {
+        lookup_ip(&host, std::net::IpAddr::is_ipv6)
+    });
+    env.add_function("seq", |first: i64, last: i64| {
+        (first..=last).collect::<Vec<i64>>()
+    });
+    env.add_function("reverse", |items: Vec<Value>| {
+        items.into_iter().rev().collect::<Vec<_>>()
+    });
     env.add_function("sortByLength", |mut items: Vec<String>| {
         items.sort_by_key(|s| s.len());
         items
@@ -233,15 +305,33 @@ fn register_misc_functions(env: &mut Environment<'static>) {
     });
     env.add_function("map", |pairs: Rest<Value>| -> Result<Value, Error> {
         if pairs.len() % 2 != 0 {
-            return Err(invalid("map: expected key/value pairs (an even number of arguments)"));
+            return Err(invalid(
+                "map: expected key/value pairs (an even number of arguments)",
+            ));
         }
-        Ok(pairs.chunks(2).map(|p| (p[0].to_string(), p[1].clone())).collect::<BTreeMap<_, _>>().into())
+        Ok(pairs
+            .chunks(2)
+            .map(|p| (p[0].to_string(), p[1].clone()))
+            .collect::<BTreeMap<_, _>>()
+            .into())
     });
-    env.add_function("add", |a: i64, b: i64| a.checked_add(b).ok_or_else(|| invalid("add: overflow")));
-    env.add_function("sub", |a: i64, b: i64| a.checked_sub(b).ok_or_else(|| invalid("sub: overflow")));
-    env.add_function("mul", |a: i64, b: i64| a.checked_mul(b).ok_or_else(|| invalid("mul: overflow")));
-    env.add_function("div", |a: i64, b: i64| a.checked_div(b).ok_or_else(|| invalid("div: division by zero")));
-    env.add_function("mod", |a: i64, b: i64| a.checked_rem(b).ok_or_else(|| invalid("mod: division by zero")));
+    env.add_function("add", |a: i64, b: i64| {
+        a.checked_add(b).ok_or_else(|| invalid("add: overflow"))
+    });
+    env.add_function("sub", |a: i64, b: i64| {
+        a.checked_sub(b).ok_or_else(|| invalid("sub: overflow"))
+    });
+    env.add_function("mul", |a: i64, b: i64| {
+        a.checked_mul(b).ok_or_else(|| invalid("mul: overflow"))
+    });
+    env.add_function("div", |a: i64, b: i64| {
+        a.checked_div(b)
+            .ok_or_else(|| invalid("div: division by zero"))
+    });
+    env.add_function("mod", |a: i64, b: i64| {
+        a.checked_rem(b)
+            .ok_or_else(|| invalid("mod: division by zero"))
+    });
 }
 
 /// Go's `strings.Split`: an empty separator splits into characters.
@@ -254,7 +344,8 @@ fn split(s: &str, sep: &str) -> Vec<String> {
 }
 
 fn parse_json(s: &str, shape: fn(&serde_json::Value) -> bool, name: &str) -> Result<Value, Error> {
-    let v: serde_json::Value = serde_json::from_str(s).map_err(|e| invalid(format!("{name}: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(s).map_err(|e| invalid(format!("{name}: {e}")))?;
     if !shape(&v) {
         return Err(invalid(format!("{name}: unexpected JSON shape in {s:?}")));
     }
@@ -266,7 +357,13 @@ fn lookup_ip(host: &str, keep: fn(&std::net::IpAddr) -> bool) -> Vec<String> {
     use std::net::ToSocketAddrs;
     let mut ips: Vec<String> = (host, 0)
         .to_socket_addrs()
-        .map(|addrs| addrs.map(|a| a.ip()).filter(keep).map(|ip| ip.to_string()).collect())
+        .map(|addrs| {
+            addrs
+                .map(|a| a.ip())
+                .filter(keep)
+                .map(|ip| ip.to_string())
+                .collect()
+        })
         .unwrap_or_default();
     ips.sort();
     ips.dedup();

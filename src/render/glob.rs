@@ -9,7 +9,10 @@ enum Token {
     Star,
     Any,
     Lit(char),
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 /// A parsed pattern: parsing first means a malformed pattern is an error even when no key is
@@ -38,7 +41,11 @@ impl Pattern {
                             break;
                         }
                         let lo = class_char(&mut chars).ok_or_else(bad)?;
-                        let hi = if chars.next_if_eq(&'-').is_some() { class_char(&mut chars).ok_or_else(bad)? } else { lo };
+                        let hi = if chars.next_if_eq(&'-').is_some() {
+                            class_char(&mut chars).ok_or_else(bad)?
+                        } else {
+                            lo
+                        };
                         ranges.push((lo, hi));
                     }
                     Token::Class { negated, ranges }
@@ -53,7 +60,10 @@ impl Pattern {
                 _ => None,
             })
             .collect();
-        Ok(Pattern { tokens, literal_prefix })
+        Ok(Pattern {
+            tokens,
+            literal_prefix,
+        })
     }
 
     pub fn matches(&self, name: &str) -> bool {
@@ -81,10 +91,12 @@ fn match_tokens(tokens: &[Token], name: &[char]) -> bool {
         }
         Token::Any => name.first().is_some_and(|c| *c != '/') && match_tokens(rest, &name[1..]),
         Token::Lit(c) => name.first() == Some(c) && match_tokens(rest, &name[1..]),
-        Token::Class { negated, ranges } => name.first().is_some_and(|c| {
-            let hit = ranges.iter().any(|(lo, hi)| lo <= c && c <= hi);
-            hit != *negated
-        }) && match_tokens(rest, &name[1..]),
+        Token::Class { negated, ranges } => {
+            name.first().is_some_and(|c| {
+                let hit = ranges.iter().any(|(lo, hi)| lo <= c && c <= hi);
+                hit != *negated
+            }) && match_tokens(rest, &name[1..])
+        }
     }
 }
 
@@ -125,14 +137,19 @@ mod tests {
 
     #[test]
     fn malformed_patterns_are_errors() {
-        for p in ["[", "[^", "[^bc", "a[", "[]a]", "[-]", "[x-]", "[a-b-c]", "\\", "a[\\"] {
+        for p in [
+            "[", "[^", "[^bc", "a[", "[]a]", "[-]", "[x-]", "[a-b-c]", "\\", "a[\\",
+        ] {
             assert!(Pattern::new(p).is_err(), "{p:?} should be a bad pattern");
         }
     }
 
     #[test]
     fn literal_prefix_bounds_the_scan() {
-        assert_eq!(Pattern::new("/svc/web*/x").expect("valid").literal_prefix, "/svc/web");
+        assert_eq!(
+            Pattern::new("/svc/web*/x").expect("valid").literal_prefix,
+            "/svc/web"
+        );
         assert_eq!(Pattern::new("*").expect("valid").literal_prefix, "");
     }
 }

@@ -38,7 +38,9 @@ fn is_dns_label(l: &str) -> bool {
 
 /// A name nginx takes as an `upstream` name without quoting.
 pub fn is_nginx_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 #[cfg(test)]
@@ -47,7 +49,13 @@ mod tests {
 
     #[test]
     fn accepts_what_nginx_server_takes() {
-        for ok in ["172.18.100.31:86", "[::1]:8080", "[2001:db8::1]:443", "app-1.svc.local:65535", "localhost:1"] {
+        for ok in [
+            "172.18.100.31:86",
+            "[::1]:8080",
+            "[2001:db8::1]:443",
+            "app-1.svc.local:65535",
+            "localhost:1",
+        ] {
             assert!(is_host_port(ok), "{ok}");
         }
     }

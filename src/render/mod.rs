@@ -17,7 +17,11 @@ use funcs::KeySpace;
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("{template}:{line}: {message}")]
-    Template { template: String, line: usize, message: String },
+    Template {
+        template: String,
+        line: usize,
+        message: String,
+    },
 }
 
 /// A rendered file, and the values it left out (each message names its key).
@@ -30,11 +34,17 @@ pub struct Rendered {
 /// Parses a template so a syntax error is reported at load time, not at the first change.
 pub fn check_syntax(name: &str, source: &str) -> Result<(), RenderError> {
     let env = environment(KeySpace::new(BTreeMap::new()), Arc::default());
-    env.template_from_named_str(name, source).map(|_| ()).map_err(|e| error(name, &e))
+    env.template_from_named_str(name, source)
+        .map(|_| ())
+        .map_err(|e| error(name, &e))
 }
 
 /// Renders `source` over `keys` (relative to the resource's prefix).
-pub fn render(name: &str, source: &str, keys: BTreeMap<String, String>) -> Result<Rendered, RenderError> {
+pub fn render(
+    name: &str,
+    source: &str,
+    keys: BTreeMap<String, String>,
+) -> Result<Rendered, RenderError> {
     let dropped: funcs::Dropped = Arc::default();
     let env = environment(KeySpace::new(keys), dropped.clone());
     let text = env
@@ -42,7 +52,9 @@ pub fn render(name: &str, source: &str, keys: BTreeMap<String, String>) -> Resul
         .and_then(|t| t.render(()))
         .map_err(|e| error(name, &e))?;
     drop(env);
-    let dropped = Arc::try_unwrap(dropped).map(|m| m.into_inner().unwrap_or_default()).unwrap_or_default();
+    let dropped = Arc::try_unwrap(dropped)
+        .map(|m| m.into_inner().unwrap_or_default())
+        .unwrap_or_default();
     Ok(Rendered { text, dropped })
 }
 
@@ -54,7 +66,8 @@ fn environment(keys: KeySpace, dropped: funcs::Dropped) -> Environment<'static> 
     // Go's templates print booleans as true/false, and config files expect that spelling.
     env.set_formatter(|out, state, value| {
         if value.kind() == ValueKind::Bool {
-            out.write_str(if value.is_true() { "true" } else { "false" }).map_err(Error::from)
+            out.write_str(if value.is_true() { "true" } else { "false" })
+                .map_err(Error::from)
         } else {
             escape_formatter(out, state, value)
         }

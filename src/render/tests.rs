@@ -3,7 +3,10 @@
 use super::*;
 
 fn keys(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn seed() -> BTreeMap<String, String> {
@@ -19,19 +22,30 @@ fn seed() -> BTreeMap<String, String> {
 }
 
 fn r(src: &str) -> String {
-    render("t.tmpl", src, seed()).map(|r| r.text).unwrap_or_else(|e| format!("ERROR {e}"))
+    render("t.tmpl", src, seed())
+        .map(|r| r.text)
+        .unwrap_or_else(|e| format!("ERROR {e}"))
 }
 
 #[test]
 fn getv_with_and_without_default() {
-    assert_eq!(r("{{ getv('/search_PRE/172.18.100.31-86') }}"), "172.18.100.31:86");
+    assert_eq!(
+        r("{{ getv('/search_PRE/172.18.100.31-86') }}"),
+        "172.18.100.31:86"
+    );
     assert_eq!(r("{{ getv('/missing', 'dflt') }}"), "dflt");
-    assert_eq!(r("{{ getv('/missing') }}"), "ERROR t.tmpl:1: invalid operation: key does not exist: /missing");
+    assert_eq!(
+        r("{{ getv('/missing') }}"),
+        "ERROR t.tmpl:1: invalid operation: key does not exist: /missing"
+    );
 }
 
 #[test]
 fn get_and_gets_expose_key_and_value_both_spellings() {
-    assert_eq!(r("{% set kv = get('/leaf') %}{{ kv.key }}={{ kv.Value }}"), "/leaf=root leaf");
+    assert_eq!(
+        r("{% set kv = get('/leaf') %}{{ kv.key }}={{ kv.Value }}"),
+        "/leaf=root leaf"
+    );
     assert_eq!(
         r("{% for kv in gets('/search_PRE/*') %}{{ kv.Key }} {{ kv.value }};{% endfor %}"),
         "/search_PRE/172.18.100.31-86 172.18.100.31:86;/search_PRE/172.18.100.32-86 172.18.100.32:86;"
@@ -40,21 +54,33 @@ fn get_and_gets_expose_key_and_value_both_spellings() {
 
 #[test]
 fn glob_star_does_not_cross_slashes() {
-    assert_eq!(r("{{ getvs('/app/*') | join(',') }}"), r#"["x", "y"],{"a": 1, "b": [1, 2]}"#);
+    assert_eq!(
+        r("{{ getvs('/app/*') | join(',') }}"),
+        r#"["x", "y"],{"a": 1, "b": [1, 2]}"#
+    );
     assert_eq!(r("{{ gets('/*') | length }}"), "1");
     assert_eq!(r("{{ getvs('/*/*-80') }}"), "['10.0.0.1:80']");
-    assert!(r("{{ getvs('/app/[') }}").starts_with("ERROR t.tmpl:1: invalid operation: syntax error in pattern"));
+    assert!(r("{{ getvs('/app/[') }}")
+        .starts_with("ERROR t.tmpl:1: invalid operation: syntax error in pattern"));
 }
 
 #[test]
 fn getvs_sorts_by_value() {
-    let r = render("t", "{{ getvs('/s/*') }}", keys(&[("/s/a", "9"), ("/s/b", "10"), ("/s/c", "1")])).expect("renders");
+    let r = render(
+        "t",
+        "{{ getvs('/s/*') }}",
+        keys(&[("/s/a", "9"), ("/s/b", "10"), ("/s/c", "1")]),
+    )
+    .expect("renders");
     assert_eq!(r.text, "['1', '10', '9']");
 }
 
 #[test]
 fn ls_and_lsdir_work_at_the_root() {
-    assert_eq!(r("{{ ls('/') }}"), "['app', 'leaf', 'search_PRE', 'web_PRO']");
+    assert_eq!(
+        r("{{ ls('/') }}"),
+        "['app', 'leaf', 'search_PRE', 'web_PRO']"
+    );
     assert_eq!(r("{{ lsdir('/') }}"), "['app', 'search_PRE', 'web_PRO']");
     assert_eq!(r("{{ ls('/app') }}"), "['config', 'list', 'nested']");
     assert_eq!(r("{{ lsdir('/app/') }}"), "['nested']");
@@ -64,31 +90,50 @@ fn ls_and_lsdir_work_at_the_root() {
 #[test]
 fn ls_is_by_directory_not_by_string_prefix() {
     let k = keys(&[("/a/x", "1"), ("/a-b/y", "2"), ("/ab/z", "3")]);
-    assert_eq!(render("t", "{{ ls('/a') }}", k).expect("renders").text, "['x']");
+    assert_eq!(
+        render("t", "{{ ls('/a') }}", k).expect("renders").text,
+        "['x']"
+    );
 }
 
 #[test]
 fn exists_and_missing() {
-    assert_eq!(r("{{ exists('/leaf') }} {{ exists('/nope') }}"), "true false");
+    assert_eq!(
+        r("{{ exists('/leaf') }} {{ exists('/nope') }}"),
+        "true false"
+    );
 }
 
 #[test]
 fn json_and_json_array() {
     assert_eq!(r("{{ json(getv('/app/config')).b[1] }}"), "2");
     assert_eq!(r("{{ jsonArray(getv('/app/list')) | join('+') }}"), "x+y");
-    assert!(r("{{ json(getv('/app/list')) }}").starts_with("ERROR t.tmpl:1: invalid operation: json: unexpected"));
+    assert!(r("{{ json(getv('/app/list')) }}")
+        .starts_with("ERROR t.tmpl:1: invalid operation: json: unexpected"));
 }
 
 #[test]
 fn string_functions_follow_go() {
-    assert_eq!(r("{{ base('/a/b/') }} {{ dir('/a/b') }} {{ dir('a') }}"), "b /a .");
+    assert_eq!(
+        r("{{ base('/a/b/') }} {{ dir('/a/b') }} {{ dir('a') }}"),
+        "b /a ."
+    );
     assert_eq!(r("{{ split('a:b:c', ':') }}"), "['a', 'b', 'c']");
     assert_eq!(r("{{ split('', ':') }}"), "['']");
     assert_eq!(r("{{ join(['a', 1], '-') }}"), "a-1");
     assert_eq!(r("{{ toUpper('aB') }}{{ toLower('Cd') }}"), "ABcd");
-    assert_eq!(r("{{ replace('aaa', 'a', 'b', 2) }} {{ replace('aaa', 'a', 'b', -1) }}"), "bba bbb");
-    assert_eq!(r("{{ contains('search_PRE', 'PRE') }} {{ trimSuffix('a.conf', '.conf') }}"), "true a");
-    assert_eq!(r("{{ base64Encode('hi') }} {{ base64Decode('aGk=') }}"), "aGk= hi");
+    assert_eq!(
+        r("{{ replace('aaa', 'a', 'b', 2) }} {{ replace('aaa', 'a', 'b', -1) }}"),
+        "bba bbb"
+    );
+    assert_eq!(
+        r("{{ contains('search_PRE', 'PRE') }} {{ trimSuffix('a.conf', '.conf') }}"),
+        "true a"
+    );
+    assert_eq!(
+        r("{{ base64Encode('hi') }} {{ base64Decode('aGk=') }}"),
+        "aGk= hi"
+    );
 }
 
 #[test]
@@ -98,7 +143,10 @@ fn numbers_and_lists() {
     assert!(r("{{ atoi('x') }}").contains("atoi: invalid syntax"));
     assert_eq!(r("{{ seq(1, 3) }} {{ seq(3, 1) }}"), "[1, 2, 3] []");
     assert_eq!(r("{{ reverse(['a', 'b']) }}"), "['b', 'a']");
-    assert_eq!(r("{{ sortByLength(['ccc', 'a', 'bb']) }}"), "['a', 'bb', 'ccc']");
+    assert_eq!(
+        r("{{ sortByLength(['ccc', 'a', 'bb']) }}"),
+        "['a', 'bb', 'ccc']"
+    );
     assert_eq!(r("{% for kv in sortKVByLength(gets('/*/*')) %}{{ kv.key }} {% endfor %}"),
         "/app/list /app/config /web_PRO/10.0.0.1-80 /search_PRE/172.18.100.31-86 /search_PRE/172.18.100.32-86 ");
     assert_eq!(r("{{ map('a', 1, 'b', 2).b }}"), "2");
@@ -106,15 +154,24 @@ fn numbers_and_lists() {
 
 #[test]
 fn parse_bool_like_strconv() {
-    assert_eq!(r("{{ parseBool('T') }} {{ parseBool('0') }} {{ parseBool('False') }}"), "true false false");
+    assert_eq!(
+        r("{{ parseBool('T') }} {{ parseBool('0') }} {{ parseBool('False') }}"),
+        "true false false"
+    );
     assert!(r("{{ parseBool('yes') }}").contains("parseBool: invalid syntax"));
 }
 
 #[test]
 fn host_functions() {
     assert_eq!(r("{{ getenv('CONFD_RS_SURELY_UNSET', 'd') }}"), "d");
-    assert_eq!(r("{{ fileExists('/') }} {{ fileExists('/surely/not/here') }}"), "true false");
-    assert_eq!(r("{{ lookupIP('127.0.0.1') }} {{ lookupIPV6('127.0.0.1') }}"), "['127.0.0.1'] []");
+    assert_eq!(
+        r("{{ fileExists('/') }} {{ fileExists('/surely/not/here') }}"),
+        "true false"
+    );
+    assert_eq!(
+        r("{{ lookupIP('127.0.0.1') }} {{ lookupIPV6('127.0.0.1') }}"),
+        "['127.0.0.1'] []"
+    );
     assert_eq!(r("{{ datetime() | length }}"), "20");
 }
 
@@ -127,7 +184,9 @@ fn undefined_variables_are_errors_and_newline_is_kept() {
 
 #[test]
 fn syntax_errors_name_template_and_line() {
-    let err = check_syntax("nginx.tmpl", "ok\n{% for x in y %}\n").unwrap_err().to_string();
+    let err = check_syntax("nginx.tmpl", "ok\n{% for x in y %}\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("nginx.tmpl:2: syntax error"), "{err}");
 }
 
@@ -136,13 +195,20 @@ fn hostports_drops_invalid_values_by_key() {
     let k = keys(&[
         ("/s/a", "10.0.0.2:80"),
         ("/s/b", "10.0.0.1:80"),
-        ("/s/c", "127.0.0.1:1; } server { listen 1; } upstream x { server 127.0.0.1:2"),
+        (
+            "/s/c",
+            "127.0.0.1:1; } server { listen 1; } upstream x { server 127.0.0.1:2",
+        ),
         ("/s/d", "10.0.0.1:80"),
     ]);
     let out = render("t", "{{ hostports('/s/*') }}", k).expect("renders");
     assert_eq!(out.text, "['10.0.0.1:80', '10.0.0.2:80']");
     assert_eq!(out.dropped.len(), 1);
-    assert!(out.dropped[0].starts_with("key /s/c: value "), "{:?}", out.dropped);
+    assert!(
+        out.dropped[0].starts_with("key /s/c: value "),
+        "{:?}",
+        out.dropped
+    );
 }
 
 #[test]
@@ -150,7 +216,10 @@ fn ten_thousand_keys_render_by_range_scans() {
     let mut k = BTreeMap::new();
     for s in 0..1000 {
         for i in 0..10 {
-            k.insert(format!("/svc{s:04}_PRE/10.0.{s}.{i}-80"), format!("10.0.{}.{i}:80", s % 250));
+            k.insert(
+                format!("/svc{s:04}_PRE/10.0.{s}.{i}-80"),
+                format!("10.0.{}.{i}:80", s % 250),
+            );
         }
     }
     let src = include_str!("../../templates/nginx-upstreams.conf.tmpl");

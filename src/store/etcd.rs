@@ -59,7 +59,8 @@ impl EtcdStore {
             }
             for kv in resp.kvs() {
                 let key = String::from_utf8_lossy(kv.key()).into_owned();
-                snap.kvs.insert(key, String::from_utf8_lossy(kv.value()).into_owned());
+                snap.kvs
+                    .insert(key, String::from_utf8_lossy(kv.value()).into_owned());
             }
         }
         if prefixes.is_empty() {
@@ -81,7 +82,10 @@ impl EtcdStore {
 
 fn tls_options(files: &TlsFiles) -> Result<TlsOptions, StoreError> {
     let read = |p: &std::path::Path| {
-        std::fs::read(p).map_err(|e| StoreError::File { path: p.display().to_string(), reason: e.to_string() })
+        std::fs::read(p).map_err(|e| StoreError::File {
+            path: p.display().to_string(),
+            reason: e.to_string(),
+        })
     };
     let mut tls = TlsOptions::new();
     if let Some(ca) = &files.ca {
@@ -94,21 +98,32 @@ fn tls_options(files: &TlsFiles) -> Result<TlsOptions, StoreError> {
 }
 
 fn unreachable(endpoints: &str, reason: &str) -> StoreError {
-    StoreError::Unreachable { endpoints: endpoints.to_owned(), reason: reason.to_owned() }
+    StoreError::Unreachable {
+        endpoints: endpoints.to_owned(),
+        reason: reason.to_owned(),
+    }
 }
 
 fn classify(endpoints: &str, err: etcd_client::Error) -> StoreError {
     use etcd_client::Error as E;
     match &err {
         E::TransportError(_) | E::IoError(_) => unreachable(endpoints, &one_line(&err)),
-        E::GRpcStatus(s) if matches!(s.code() as i32, GRPC_UNAVAILABLE | GRPC_DEADLINE_EXCEEDED) => {
+        E::GRpcStatus(s)
+            if matches!(s.code() as i32, GRPC_UNAVAILABLE | GRPC_DEADLINE_EXCEEDED) =>
+        {
             unreachable(endpoints, &one_line(&err))
         }
-        _ => StoreError::Etcd { endpoints: endpoints.to_owned(), reason: one_line(&err) },
+        _ => StoreError::Etcd {
+            endpoints: endpoints.to_owned(),
+            reason: one_line(&err),
+        },
     }
 }
 
 /// gRPC messages can span lines; the error contract is one line.
 fn one_line(err: &impl std::fmt::Display) -> String {
-    err.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+    err.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }

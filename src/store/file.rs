@@ -26,17 +26,22 @@ impl FileStore {
             all.revision = all.revision.max(one.revision);
             all.kvs.extend(one.kvs);
         }
-        all.kvs.retain(|k, _| prefixes.iter().any(|p| k.starts_with(p.as_str())));
+        all.kvs
+            .retain(|k, _| prefixes.iter().any(|p| k.starts_with(p.as_str())));
         Ok(all)
     }
 }
 
 fn read(path: &Path) -> Result<Snapshot, StoreError> {
-    let err = |reason: String| StoreError::File { path: path.display().to_string(), reason };
+    let err = |reason: String| StoreError::File {
+        path: path.display().to_string(),
+        reason,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     let doc: Value = match ext {
-        "toml" => toml::from_str(&text).map_err(|e| err(format!("invalid TOML: {}", e.message().trim())))?,
+        "toml" => toml::from_str(&text)
+            .map_err(|e| err(format!("invalid TOML: {}", e.message().trim())))?,
         "json" => serde_json::from_str(&text).map_err(|e| err(format!("invalid JSON: {e}")))?,
         // YAML is a superset of JSON, so it also reads key files with other names.
         _ => serde_yaml_ng::from_str(&text).map_err(|e| err(format!("invalid YAML: {e}")))?,
@@ -81,9 +86,13 @@ fn flatten(key: &str, value: Value, out: &mut BTreeMap<String, String>) {
 /// etcdctl's range response: a `header` object and nothing but `kvs`, `count` and `more` beside it
 /// (an empty range has no `kvs` at all).
 fn is_etcdctl_dump(doc: &Value) -> bool {
-    let Some(map) = doc.as_object() else { return false };
+    let Some(map) = doc.as_object() else {
+        return false;
+    };
     map.get("header").is_some_and(Value::is_object)
-        && map.keys().all(|k| matches!(k.as_str(), "header" | "kvs" | "count" | "more"))
+        && map
+            .keys()
+            .all(|k| matches!(k.as_str(), "header" | "kvs" | "count" | "more"))
 }
 
 fn etcdctl_dump(doc: &Value) -> Result<Snapshot, String> {
@@ -94,9 +103,17 @@ fn etcdctl_dump(doc: &Value) -> Result<Snapshot, String> {
             .map_err(|e| format!("etcdctl dump: {field} {s:?} is not base64: {e}"))?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     };
-    let revision = doc.pointer("/header/revision").and_then(Value::as_i64).unwrap_or(0);
+    let revision = doc
+        .pointer("/header/revision")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     let mut kvs = BTreeMap::new();
-    for kv in doc.get("kvs").and_then(Value::as_array).into_iter().flatten() {
+    for kv in doc
+        .get("kvs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         kvs.insert(b64("key", kv)?, b64("value", kv)?);
     }
     Ok(Snapshot { revision, kvs })
@@ -114,13 +131,19 @@ mod tests {
     }
 
     fn keys(s: &Snapshot) -> Vec<(&str, &str)> {
-        s.kvs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+        s.kvs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
     }
 
     #[test]
     fn yaml_nested_maps_become_paths() {
-        let s = read_str("k.yaml", "search_PRE:\n  172.18.100.31-86: 172.18.100.31:86\n/flat/key: 3\nlist: [a, b]\n")
-            .expect("reads");
+        let s = read_str(
+            "k.yaml",
+            "search_PRE:\n  172.18.100.31-86: 172.18.100.31:86\n/flat/key: 3\nlist: [a, b]\n",
+        )
+        .expect("reads");
         assert_eq!(
             keys(&s),
             [
@@ -147,12 +170,17 @@ mod tests {
             "mod_revision":5,"version":1,"value":"MTcyLjE4LjEwMC4zMTo4Ng=="}],"count":1}"#;
         let s = read_str("dump.json", dump).expect("reads");
         assert_eq!(s.revision, 42);
-        assert_eq!(keys(&s), [("/search_PRE/172.18.100.31-86", "172.18.100.31:86")]);
+        assert_eq!(
+            keys(&s),
+            [("/search_PRE/172.18.100.31-86", "172.18.100.31:86")]
+        );
     }
 
     #[test]
     fn bad_files_name_the_file() {
-        let err = read_str("bad.yaml", "a: [unclosed").unwrap_err().to_string();
+        let err = read_str("bad.yaml", "a: [unclosed")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bad.yaml: invalid YAML"), "{err}");
         let err = read_str("list.json", "[1, 2]").unwrap_err().to_string();
         assert!(err.contains("list.json: expected a map"), "{err}");

@@ -48,7 +48,11 @@ pub fn dir(p: &str) -> String {
 
 /// The key as seen from inside `prefix` (confd: `path.Join("/", strings.TrimPrefix(k, prefix))`).
 pub fn relative(key: &str, prefix: &str) -> String {
-    let rest = if prefix == "/" { key } else { key.strip_prefix(prefix).unwrap_or(key) };
+    let rest = if prefix == "/" {
+        key
+    } else {
+        key.strip_prefix(prefix).unwrap_or(key)
+    };
     clean(&format!("/{rest}"))
 }
 

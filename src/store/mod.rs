@@ -32,7 +32,10 @@ impl Snapshot {
     pub fn view(&self, prefix: &str, keys: &[String]) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for key_prefix in keys {
-            for (k, v) in self.kvs.range::<str, _>((Bound::Included(key_prefix.as_str()), Bound::Unbounded)) {
+            for (k, v) in self
+                .kvs
+                .range::<str, _>((Bound::Included(key_prefix.as_str()), Bound::Unbounded))
+            {
                 if !k.starts_with(key_prefix.as_str()) {
                     break;
                 }
@@ -58,14 +61,14 @@ pub fn covering_prefixes<'a>(prefixes: impl IntoIterator<Item = &'a String>) -> 
 }
 
 pub enum Store {
-    Etcd(etcd::EtcdStore),
+    Etcd(Box<etcd::EtcdStore>),
     File(file::FileStore),
 }
 
 impl Store {
     pub async fn open(backend: &Backend) -> Result<Store, StoreError> {
         Ok(match backend {
-            Backend::Etcd(cfg) => Store::Etcd(etcd::EtcdStore::connect(cfg).await?),
+            Backend::Etcd(cfg) => Store::Etcd(Box::new(etcd::EtcdStore::connect(cfg).await?)),
             Backend::File(paths) => Store::File(file::FileStore::new(paths.clone())),
         })
     }
@@ -86,7 +89,10 @@ mod tests {
 
     #[test]
     fn covering_prefixes_drops_covered_ones() {
-        let p: Vec<String> = ["/a/b", "/a", "/c", "/a", "/ab"].iter().map(|s| s.to_string()).collect();
+        let p: Vec<String> = ["/a/b", "/a", "/c", "/a", "/ab"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(covering_prefixes(&p), ["/a", "/c"]);
     }
 
@@ -94,10 +100,15 @@ mod tests {
     fn view_is_relative_to_the_prefix_and_limited_to_keys() {
         let snap = Snapshot {
             revision: 7,
-            kvs: [("/prod/web/a", "1"), ("/prod/web/b", "2"), ("/prod/db/x", "3"), ("/other", "4")]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            kvs: [
+                ("/prod/web/a", "1"),
+                ("/prod/web/b", "2"),
+                ("/prod/db/x", "3"),
+                ("/other", "4"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         };
         let view = snap.view("/prod", &["/prod/web".to_string()]);
         let keys: Vec<&str> = view.keys().map(String::as_str).collect();

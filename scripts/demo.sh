@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The demo: a throwaway etcd + nginx + two tiny HTTP backends on loopback, in a temp dir.
+# Instances register in etcd as /<app>_<ENV>/<ip>-<port> = <ip>:<port>; confd-rs renders nginx's
+# upstreams; after each change we show what nginx serves. Everything is removed on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+ensure_packages
+cargo build --quiet
+BIN=$PWD/target/debug/confd-rs
+
+WORK=$(mktemp -d /tmp/confd-rs-demo.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ETCD_PORT=$(free_port); PEER_PORT=$(free_port); FRONT=$(free_port); B1=$(free_port); B2=$(free_port)
+ETCD=http://127.0.0.1:$ETCD_PORT
+step() { printf '\n== %s\n' "$*"; }
+etcdctl() { ETCDCTL_API=3 command etcdctl --endpoints "$ETCD" "$@" >/dev/null; }
+
+step "etcd on $ETCD"
+etcd --name demo --data-dir "$WORK/etcd" --logger=zap --log-level=error \
+    --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+    --listen-peer-urls "http://127.0.0.1:$PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$PEER_PORT" \
+    --initial-cluster "demo=http://127.0.0.1:$PEER_PORT" >"$WORK/etcd.log" 2>&1 &
+PIDS+=($!)
+until etcdctl endpoint health 2>/dev/null; do sleep 0.2; done
+
+step "nginx on 127.0.0.1:$FRONT, proxying /search/ to upstream search_PRE; backends on :$B1 and :$B2"
+NGX=$WORK/nginx
+mkdir -p "$NGX"/{conf,logs,tmp,conf.d}
+: >"$NGX/conf.d/upstreams.conf"
+cat >"$NGX/conf/nginx.conf" <<NGINX
+$( [ "$(id -u)" = 0 ] && echo "user root root;" )
+worker_processes 1;
+pid $NGX/logs/nginx.pid;
+error_log $NGX/logs/error.log warn;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $NGX/tmp/body; proxy_temp_path $NGX/tmp/proxy;
+    fastcgi_temp_path $NGX/tmp/fastcgi; uwsgi_temp_path $NGX/tmp/uwsgi; scgi_temp_path $NGX/tmp/scgi;
+    include $NGX/conf.d/upstreams.conf;
+    server { listen 127.0.0.1:$FRONT; location /search/ { set \$up search_PRE; proxy_pass http://\$up; } }
+    server { listen 127.0.0.1:$B1; location / { return 200 "hello from backend :$B1\n"; } }
+    server { listen 127.0.0.1:$B2; location / { return 200 "hello from backend :$B2\n"; } }
+}
+NGINX
+NGINX_ARGS="-p $NGX -c $NGX/conf/nginx.conf"
+nginx $NGINX_ARGS -g 'daemon off;' 2>>"$WORK/nginx.err" &
+PIDS+=($!)
+until (exec 3<>"/dev/tcp/127.0.0.1/$FRONT") 2>/dev/null; do sleep 0.1; done
+
+step "a confdir as on a host's /etc/confd, pointed at this etcd and this nginx"
+CONFDIR=$WORK/confd
+mkdir -p "$CONFDIR/conf.d"
+cp -r templates "$CONFDIR/templates"
+printf 'backend = "etcdv3"\nnodes = ["%s"]\n' "$ETCD" >"$CONFDIR/confd.toml"
+cat >"$CONFDIR/conf.d/nginx-upstreams.toml" <<TOML
+[template]
+src = "nginx-upstreams.conf.tmpl"
+dest = "$NGX/conf.d/upstreams.conf"
+keys = ["/"]
+check_cmd = "nginx -t -q $NGINX_ARGS"
+reload_cmd = "nginx -s reload $NGINX_ARGS"
+TOML
+cat "$CONFDIR/conf.d/nginx-upstreams.toml"
+
+render() { "$BIN" --confdir "$CONFDIR" --onetime; }
+show() {
+    echo "--- $NGX/conf.d/upstreams.conf:"; sed 's/^/    /' "$NGX/conf.d/upstreams.conf"
+    sleep 0.3 # nginx -s reload returns before the new workers serve
+    echo "--- nginx serves GET /search/ (4 requests):"
+    for _ in 1 2 3 4; do printf '    '; http_get "$FRONT" /search/; done
+}
+
+step "register instance :$B1, run confd-rs"
+etcdctl put "/search_PRE/127.0.0.1-$B1" "127.0.0.1:$B1"
+render; show
+
+step "register instance :$B2 (nginx now round-robins)"
+etcdctl put "/search_PRE/127.0.0.1-$B2" "127.0.0.1:$B2"
+render; show
+
+step "a value that tries to inject nginx directives is left out, and logged by key"
+etcdctl put "/search_PRE/evil" '127.0.0.1:1; } server { listen 127.0.0.1:1; } upstream x { server 127.0.0.1:2'
+render; show
+
+step "--noop shows what would change when :$B1 goes away, and writes nothing"
+etcdctl del "/search_PRE/127.0.0.1-$B1"
+"$BIN" --confdir "$CONFDIR" --noop || true
+
+step "apply it"
+render; show
+
+step "done: everything under $WORK is removed"

@@ -1,0 +1,35 @@
+# Shared by scripts/demo.sh and scripts/test.sh (sourced, not run).
+
+PACKAGES="build-essential protobuf-compiler libprotobuf-dev etcd-server etcd-client nginx"
+
+# Installs the Debian packages the build and the tests need, when any is missing.
+ensure_packages() {
+    local missing=""
+    for p in $PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+    if [ -n "$missing" ]; then
+        echo "installing:$missing" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        # shellcheck disable=SC2086
+        apt-get install -y -qq $missing >/dev/null
+    fi
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+    local port
+    while :; do
+        port=$(( (RANDOM % 20000) + 30000 ))
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+    done
+}
+
+# GET http://127.0.0.1:PORT/PATH with bash alone (a fresh machine may have no curl); prints the body.
+http_get() {
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+    printf 'GET %s HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n' "$2" >&3
+    sed '1,/^\r$/d' <&3
+    exec 3<&-
+}

@@ -1,0 +1,269 @@
+//! Every bad input: a one-line error naming the file, key or line, its documented exit code, and
+//! every existing file left as it was.
+
+mod support;
+
+use std::path::PathBuf;
+
+use support::*;
+
+const OLD: &str = "# previous content\n";
+
+/// A file-backend confdir whose one resource renders `tmpl` into a dest that already holds OLD.
+struct Case {
+    confdir: Confdir,
+    dest: PathBuf,
+    keys: PathBuf,
+}
+
+impl Case {
+    fn new(tmpl: &str) -> Case {
+        let confdir = Confdir::new("backend = \"file\"\n");
+        let keys = confdir.path().join("keys.yaml");
+        std::fs::write(&keys, "app:\n  port: \"8080\"\n").expect("keys");
+        let dest = confdir.path().join("app.conf");
+        std::fs::write(&dest, OLD).expect("dest");
+        confdir.template("app.tmpl", tmpl);
+        let case = Case {
+            confdir,
+            dest,
+            keys,
+        };
+        case.resource("");
+        case
+    }
+
+    fn resource(&self, extra: &str) -> &Case {
+        self.confdir.resource(
+            "app.toml",
+            &format!(
+                "[template]\nsrc = \"app.tmpl\"\ndest = \"{}\"\nkeys = [\"/app\"]\n{extra}",
+                self.dest.display()
+            ),
+        );
+        self
+    }
+
+    /// Runs --onetime and checks the exit code, that stderr is one line containing every
+    /// `needle`, and that dest was not touched.
+    fn fails(&self, code: i32, needles: &[&str]) {
+        let out = self
+            .confdir
+            .run(&["--onetime", "--file", self.keys.to_str().expect("utf8")]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{n:?} not in: {err}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(&self.dest).expect("dest"),
+            OLD,
+            "dest untouched"
+        );
+    }
+}
+
+#[test]
+fn missing_confdir() {
+    let out = std::process::Command::new(BIN)
+        .args(["--confdir", "/no/such/confdir", "--onetime"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "confd-rs: error: /no/such/confdir: confdir does not exist or is not a directory (set it with --confdir)\n"
+    );
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    let out = std::process::Command::new(BIN)
+        .args(["-onetme"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unexpected argument '-o' found") || stderr(&out).contains("-onetme"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn confd_toml_syntax_error_names_file_and_line() {
+    let case = Case::new("x\n");
+    std::fs::write(
+        case.confdir.path().join("confd.toml"),
+        "backend = \"file\"\nnodes = [\n",
+    )
+    .expect("write");
+    case.fails(
+        2,
+        &[
+            "confd.toml:2: unclosed array, expected `]`",
+            "confd-rs: error:",
+        ],
+    );
+}
+
+#[test]
+fn confd_toml_unknown_key() {
+    let case = Case::new("x\n");
+    std::fs::write(
+        case.confdir.path().join("confd.toml"),
+        "backend = \"file\"\nlog_level = \"debug\"\n",
+    )
+    .expect("write");
+    case.fails(
+        2,
+        &["confd.toml:2: unknown field `log_level`, expected one of"],
+    );
+}
+
+#[test]
+fn unsupported_backend() {
+    let case = Case::new("x\n");
+    std::fs::write(
+        case.confdir.path().join("confd.toml"),
+        "backend = \"consul\"\n",
+    )
+    .expect("write");
+    case.fails(
+        2,
+        &["backend \"consul\" is not supported: expected \"etcdv3\" (or \"etcd\") or \"file\""],
+    );
+}
+
+#[test]
+fn resource_unknown_key_names_file_and_line() {
+    let case = Case::new("x\n");
+    case.resource("reload_cmd_typo = \"nginx -s reload\"\n");
+    case.fails(2, &["conf.d/app.toml:5: unknown field `reload_cmd_typo`"]);
+}
+
+#[test]
+fn resource_wrong_type() {
+    let case = Case::new("x\n");
+    case.resource("uid = \"root\"\n");
+    case.fails(
+        2,
+        &["conf.d/app.toml:5: invalid type: string \"root\", expected u32"],
+    );
+}
+
+#[test]
+fn resource_missing_src() {
+    let case = Case::new("x\n");
+    std::fs::write(
+        case.confdir.path().join("conf.d/app.toml"),
+        "[template]\ndest = \"/tmp/x\"\n",
+    )
+    .expect("write");
+    case.fails(2, &["conf.d/app.toml:1: missing field `src`"]);
+}
+
+#[test]
+fn resource_src_that_does_not_exist() {
+    let case = Case::new("x\n");
+    std::fs::write(
+        case.confdir.path().join("conf.d/app.toml"),
+        format!(
+            "[template]\nsrc = \"nope.tmpl\"\ndest = \"{}\"\n",
+            case.dest.display()
+        ),
+    )
+    .expect("write");
+    case.fails(
+        2,
+        &[
+            "conf.d/app.toml: template.src ",
+            "templates/nope.tmpl: No such file or directory",
+        ],
+    );
+}
+
+#[test]
+fn resource_bad_mode() {
+    let case = Case::new("x\n");
+    case.resource("mode = \"rw-r--r--\"\n");
+    case.fails(
+        2,
+        &["conf.d/app.toml: template.mode \"rw-r--r--\": expected an octal file mode"],
+    );
+}
+
+#[test]
+fn template_syntax_error_names_template_and_line() {
+    let case = Case::new("line one\n{% for x in %}\n");
+    case.fails(4, &["templates/app.tmpl:2: syntax error"]);
+}
+
+#[test]
+fn getv_of_a_missing_key_names_the_key() {
+    let case = Case::new("a\nport = {{ getv('/port') }}\n");
+    case.fails(
+        4,
+        &["templates/app.tmpl:2: invalid operation: key does not exist: /port"],
+    );
+}
+
+#[test]
+fn unwritable_dest_dir() {
+    let case = Case::new("port = {{ getv('/app/port') }}\n");
+    let blocker = case.confdir.path().join("missing-dir");
+    std::fs::write(
+        case.confdir.path().join("conf.d/zz.toml"),
+        format!(
+            "[template]\nsrc = \"app.tmpl\"\ndest = \"{}/x.conf\"\nkeys = [\"/\"]\n",
+            blocker.display()
+        ),
+    )
+    .expect("write");
+    // The good resource is still processed; the bad one fails the run.
+    let out = case
+        .confdir
+        .run(&["--onetime", "--file", case.keys.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("missing-dir/x.conf: cannot stage the new file in its directory: No such file or directory"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&case.dest).expect("dest"),
+        "port = 8080\n"
+    );
+}
+
+#[test]
+fn failing_reload_is_reported_after_the_file_is_installed() {
+    let case = Case::new("port = {{ getv('/app/port') }}\n");
+    case.resource("reload_cmd = \"echo cannot reload >&2; exit 7\"\n");
+    let out = case
+        .confdir
+        .run(&["--onetime", "--file", case.keys.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "reload_cmd failed: `echo cannot reload >&2; exit 7` exit status: 7: cannot reload"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn invalid_log_level() {
+    let case = Case::new("x\n");
+    let out = case.confdir.run(&[
+        "--onetime",
+        "-log-level",
+        "loud",
+        "--file",
+        case.keys.to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("log-level \"loud\": expected debug, info, warn, error"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,374 @@
+//! `--onetime` and `--noop` against a real etcd and a real nginx.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// etcd, a stopped-or-running nginx whose upstreams file confd-rs renders, and a confdir for it.
+struct World {
+    etcd: Etcd,
+    confdir: Confdir,
+    prefix: PathBuf,
+    port: u16,
+    dest: PathBuf,
+    reloads: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl World {
+    fn new() -> World {
+        let etcd = Etcd::start();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (prefix, port) = Nginx::configure(tmp.path());
+        let dest = prefix.join("conf.d/upstreams.conf");
+        std::fs::write(&dest, "").expect("empty upstreams");
+        let reloads = tmp.path().join("reloads.log");
+        let (check, reload) = Nginx::commands(&prefix);
+        let confdir = Confdir::new(&format!(
+            "backend = \"etcdv3\"\nnodes = [\"{}\"]\n",
+            etcd.endpoint
+        ));
+        confdir.resource(
+            "nginx.toml",
+            &format!(
+                "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n\
+                 check_cmd = \"{check}\"\nreload_cmd = \"echo reload >> {} && {reload}\"\n",
+                dest.display(),
+                reloads.display()
+            ),
+        );
+        World {
+            etcd,
+            confdir,
+            prefix,
+            port,
+            dest,
+            reloads,
+            _tmp: tmp,
+        }
+    }
+
+    fn reload_count(&self) -> usize {
+        std::fs::read_to_string(&self.reloads)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    fn dest_text(&self) -> String {
+        std::fs::read_to_string(&self.dest).expect("dest readable")
+    }
+
+    fn leftovers(&self) -> Vec<String> {
+        std::fs::read_dir(self.dest.parent().expect("dest dir"))
+            .expect("list dest dir")
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| n != "upstreams.conf")
+            .collect()
+    }
+}
+
+fn upstream(name: &str, servers: &[String]) -> String {
+    let lines: String = servers
+        .iter()
+        .map(|s| format!("    server {s};\n"))
+        .collect();
+    format!("upstream {name} {{\n{lines}}}\n")
+}
+
+#[test]
+fn onetime_renders_seed_keys_and_nginx_routes_to_them() {
+    let w = World::new();
+    let (a, b) = (Backend::start(), Backend::start());
+    for be in [&a, &b] {
+        w.etcd
+            .put(&format!("/search_PRE/127.0.0.1-{}", be.port), &be.addr());
+    }
+    w.etcd.put("/web_PRO/127.0.0.1-9", "127.0.0.1:9");
+    let _nginx = Nginx::start(&w.prefix, w.port);
+
+    let out = w.confdir.run(&["--onetime"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let mut servers = vec![a.addr(), b.addr()];
+    servers.sort();
+    let text = w.dest_text();
+    assert!(text.contains(&upstream("search_PRE", &servers)), "{text}");
+    assert!(
+        text.contains(&upstream("web_PRO", &["127.0.0.1:9".to_string()])),
+        "{text}"
+    );
+    assert!(
+        text.find("search_PRE") < text.find("web_PRO"),
+        "services sorted: {text}"
+    );
+    assert_eq!(w.reload_count(), 1);
+    assert!(
+        w.leftovers().is_empty(),
+        "stage files left: {:?}",
+        w.leftovers()
+    );
+
+    // nginx now round-robins over both registered backends.
+    let mut seen = std::collections::BTreeSet::new();
+    wait_for(
+        "nginx to route to both backends",
+        Duration::from_secs(10),
+        || {
+            if let Some((200, body)) = http_get(w.port, "/search_PRE/") {
+                seen.insert(body);
+            }
+            (seen.len() == 2).then_some(())
+        },
+    );
+    assert_eq!(seen, [a.name(), b.name()].into_iter().collect());
+}
+
+#[test]
+fn unchanged_render_does_not_reload() {
+    let w = World::new();
+    w.etcd.put("/search_PRE/127.0.0.1-86", "127.0.0.1:86");
+    let _nginx = Nginx::start(&w.prefix, w.port);
+    for _ in 0..3 {
+        let out = w.confdir.run(&["--onetime"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(w.reload_count(), 1, "only the first run changed anything");
+    w.etcd.put("/search_PRE/127.0.0.1-87", "127.0.0.1:87");
+    assert!(w.confdir.run(&["-onetime"]).status.success());
+    assert_eq!(w.reload_count(), 2);
+}
+
+#[test]
+fn failing_check_puts_the_previous_file_back_byte_for_byte() {
+    let w = World::new();
+    w.etcd.put("/search_PRE/127.0.0.1-86", "127.0.0.1:86");
+    let _nginx = Nginx::start(&w.prefix, w.port);
+    assert!(w.confdir.run(&["--onetime"]).status.success());
+    let before = std::fs::read(&w.dest).expect("dest");
+
+    // A syntactically valid host that nginx cannot resolve: nginx -t rejects the whole config.
+    w.etcd.put("/search_PRE/x-80", "no-such-host.invalid:80");
+    let out = w.confdir.run(&["--onetime"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("check_cmd failed, previous file kept"),
+        "{err}"
+    );
+    assert!(
+        err.contains("no-such-host.invalid"),
+        "nginx's complaint is logged: {err}"
+    );
+    assert_eq!(
+        std::fs::read(&w.dest).expect("dest"),
+        before,
+        "previous file back byte for byte"
+    );
+    assert_eq!(w.reload_count(), 1, "no reload after a failed check");
+    assert!(
+        w.leftovers().is_empty(),
+        "stage files left: {:?}",
+        w.leftovers()
+    );
+    assert_eq!(
+        http_get(w.port, "/search_PRE/").map(|r| r.0),
+        Some(502),
+        "nginx still serves the old config"
+    );
+}
+
+#[test]
+fn check_naming_the_staged_file_runs_before_the_swap() {
+    let etcd = Etcd::start();
+    etcd.put("/app/port", "8080");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dest = tmp.path().join("app.conf");
+    std::fs::write(&dest, "old\n").expect("dest");
+    let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
+    confdir.template("app.tmpl", "port = {{ getv('/app/port') }}\n");
+    let resource = |check: &str, keep: bool| {
+        format!(
+            "[template]\nsrc = \"app.tmpl\"\ndest = \"{}\"\nkeys = [\"/app\"]\ncheck_cmd = \"{check}\"\nkeep_stage_file = {keep}\n",
+            dest.display()
+        )
+    };
+    confdir.resource("app.toml", &resource("grep -q 9090 {{.src}}", false));
+    let out = confdir.run(&["--onetime"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&dest).expect("dest"), "old\n");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).expect("ls").count(),
+        1,
+        "no stage file left"
+    );
+
+    confdir.resource("app.toml", &resource("grep -q 9090 {{src}}", true));
+    assert_eq!(confdir.run(&["--onetime"]).status.code(), Some(5));
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).expect("ls").count(),
+        2,
+        "keep_stage_file keeps it"
+    );
+
+    confdir.resource("app.toml", &resource("grep -q 8080 {{ src }}", false));
+    let out = confdir.run(&["--onetime"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&dest).expect("dest"),
+        "port = 8080\n"
+    );
+}
+
+#[test]
+fn noop_prints_a_diff_and_exit_code_gates_on_it() {
+    let w = World::new();
+    w.etcd.put("/search_PRE/127.0.0.1-86", "127.0.0.1:86");
+    std::fs::write(&w.dest, "# old\n").expect("dest");
+
+    let out = w.confdir.run(&["--noop", "--exit-code"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let diff = stdout(&out);
+    let dest = w.dest.display().to_string();
+    assert!(
+        diff.starts_with(&format!("--- {dest}\n+++ {dest} (rendered)\n")),
+        "{diff}"
+    );
+    assert!(diff.contains("-# old\n"), "{diff}");
+    assert!(diff.contains("+    server 127.0.0.1:86;\n"), "{diff}");
+    assert_eq!(w.dest_text(), "# old\n", "noop writes nothing");
+    assert_eq!(w.reload_count(), 0, "noop runs no command");
+
+    assert_eq!(
+        w.confdir.run(&["-noop"]).status.code(),
+        Some(0),
+        "without --exit-code a diff is success"
+    );
+    let _nginx = Nginx::start(&w.prefix, w.port);
+    assert!(w.confdir.run(&["--onetime"]).status.success());
+    let out = w.confdir.run(&["--noop", "--exit-code"]);
+    assert_eq!(out.status.code(), Some(0), "in sync: {}", stdout(&out));
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn invalid_values_are_left_out_and_named_and_an_empty_service_stays_valid() {
+    let w = World::new();
+    w.etcd.put("/search_PRE/127.0.0.1-86", "127.0.0.1:86");
+    let evil = "127.0.0.1:1; } server { listen 127.0.0.1:38090; location / { return 200 pwned; } } upstream x { server 127.0.0.1:2";
+    w.etcd.put("/search_PRE/evil", evil);
+    w.etcd.put("/broken_PRE/10.0.0.1-80", "not an address");
+    let _nginx = Nginx::start(&w.prefix, w.port);
+
+    let out = w.confdir.run(&["--onetime"]);
+    assert!(
+        out.status.success(),
+        "the valid rest still renders: {}",
+        stderr(&out)
+    );
+    let err = stderr(&out);
+    assert!(err.contains("key /search_PRE/evil: value"), "{err}");
+    assert!(
+        err.contains(
+            "key /broken_PRE/10.0.0.1-80: value \"not an address\" is not a valid host:port"
+        ),
+        "{err}"
+    );
+    let text = w.dest_text();
+    assert!(!text.contains("pwned"), "{text}");
+    assert!(
+        text.contains("upstream broken_PRE {\n    # no live instance"),
+        "{text}"
+    );
+    assert!(text.contains("server 127.0.0.1:1 down;"), "{text}");
+    assert_eq!(
+        w.reload_count(),
+        1,
+        "nginx -t accepted the empty service's block"
+    );
+}
+
+#[test]
+fn file_backend_renders_an_etcdctl_dump_and_yaml() {
+    let etcd = Etcd::start();
+    etcd.put("/search_PRE/172.18.100.31-86", "172.18.100.31:86");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dump = tmp.path().join("dump.json");
+    std::fs::write(&dump, etcd.ctl(&["get", "--prefix", "/", "-w", "json"])).expect("dump");
+    let yaml = tmp.path().join("keys.yaml");
+    std::fs::write(&yaml, "web_PRO:\n  10.0.0.1-80: 10.0.0.1:80\n").expect("yaml");
+    drop(etcd);
+
+    let dest = tmp.path().join("upstreams.conf");
+    let confdir = Confdir::new("backend = \"file\"\n");
+    confdir.resource(
+        "nginx.toml",
+        &format!(
+            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n",
+            dest.display()
+        ),
+    );
+    let out = confdir.run(&[
+        "-onetime",
+        "-file",
+        dump.to_str().expect("utf8"),
+        "--file",
+        yaml.to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&dest).expect("dest");
+    assert!(
+        text.contains(&upstream("search_PRE", &["172.18.100.31:86".to_string()])),
+        "{text}"
+    );
+    assert!(
+        text.contains(&upstream("web_PRO", &["10.0.0.1:80".to_string()])),
+        "{text}"
+    );
+}
+
+#[test]
+fn unreachable_etcd_is_a_prompt_error_naming_the_endpoints() {
+    let port = free_port();
+    let confdir = Confdir::new(&format!("nodes = [\"http://127.0.0.1:{port}\"]\n"));
+    let dest = confdir.path().join("out.conf");
+    confdir.resource(
+        "nginx.toml",
+        &format!(
+            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n",
+            dest.display()
+        ),
+    );
+    let start = Instant::now();
+    let out = confdir.run(&["--onetime"]);
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "bounded: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("etcd unreachable at http://127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(!dest.exists());
+}
+
+#[test]
+fn shipped_example_confdir_loads_and_renders_from_the_repo_root() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let keys = tmp.path().join("keys.yaml");
+    std::fs::write(&keys, "search_PRE:\n  172.18.100.31-86: 172.18.100.31:86\n").expect("keys");
+    let out = std::process::Command::new(BIN)
+        .current_dir(REPO)
+        .args(["--confdir", "etc-confd", "--noop", "--backend", "file", "--file"])
+        .arg(&keys)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("+upstream search_PRE {\n+    server 172.18.100.31:86;\n+}\n"), "{}", stdout(&out));
+}
