@@ -365,10 +365,21 @@ fn shipped_example_confdir_loads_and_renders_from_the_repo_root() {
     std::fs::write(&keys, "search_PRE:\n  172.18.100.31-86: 172.18.100.31:86\n").expect("keys");
     let out = std::process::Command::new(BIN)
         .current_dir(REPO)
-        .args(["--confdir", "etc-confd", "--noop", "--backend", "file", "--file"])
+        .args([
+            "--confdir",
+            "etc-confd",
+            "--noop",
+            "--backend",
+            "file",
+            "--file",
+        ])
         .arg(&keys)
         .output()
         .expect("run");
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("+upstream search_PRE {\n+    server 172.18.100.31:86;\n+}\n"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("+upstream search_PRE {\n+    server 172.18.100.31:86;\n+}\n"),
+        "{}",
+        stdout(&out)
+    );
 }
