@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 ensure_packages
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --all-targets --locked
+cargo test --locked

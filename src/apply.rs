@@ -172,11 +172,6 @@ pub async fn install(res: &Resource, text: &str, opts: Options) -> Result<Outcom
     Ok(Outcome::Installed)
 }
 
-/// Runs a reload_cmd.
-pub async fn reload(cmd: &str, timeout: Duration) -> Result<(), ApplyError> {
-    command::run(cmd, timeout).await.map_err(ApplyError::Reload)
-}
-
 /// confd's check_cmd names the staged file as `{{.src}}`; `{{src}}` is the Jinja spelling.
 fn with_src(cmd: &str, stage: &Path) -> Option<String> {
     let path = stage.display().to_string();

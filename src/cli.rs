@@ -43,7 +43,7 @@ pub struct Cli {
     /// Keep stage files that were not installed
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub keep_stage_file: Option<bool>,
-    /// Watch the store for changes (the daemon's default)
+    /// Watch the store for changes (default); --watch=false polls every --interval
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub watch: Option<bool>,
     /// Seconds between polls when not watching
@@ -58,6 +58,16 @@ pub struct Cli {
     /// Seconds a check_cmd or reload_cmd may run before it is killed
     #[arg(long, value_name = "SECS")]
     pub command_timeout: Option<u64>,
+    /// Daemon: a change arriving within this many ms of the previous one (or of an apply) is
+    /// batched until the store is quiet this long [default: 100]
+    #[arg(long = "coalesce-window", value_name = "MS")]
+    pub coalesce_window_ms: Option<u64>,
+    /// Daemon: the longest a batched change waits, in ms [default: 2000]
+    #[arg(long = "coalesce-max", value_name = "MS")]
+    pub coalesce_max_ms: Option<u64>,
+    /// Daemon: serve Prometheus /metrics and /healthz on this address
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Client certificate for etcd TLS (PEM)
     #[arg(long, value_name = "FILE")]
     pub client_cert: Option<PathBuf>,

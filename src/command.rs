@@ -8,10 +8,10 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::process::Command;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CommandError {
     #[error("`{cmd}` could not be started: {error}")]
-    Spawn { cmd: String, error: std::io::Error },
+    Spawn { cmd: String, error: String },
     #[error("`{cmd}` {status}: {output}")]
     Failed {
         cmd: String,
@@ -35,13 +35,13 @@ pub async fn run(cmd: &str, timeout: Duration) -> Result<(), CommandError> {
         .spawn()
         .map_err(|error| CommandError::Spawn {
             cmd: cmd.to_owned(),
-            error,
+            error: error.to_string(),
         })?;
     let pid = child.id();
     let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
         Ok(out) => out.map_err(|error| CommandError::Spawn {
             cmd: cmd.to_owned(),
-            error,
+            error: error.to_string(),
         })?,
         Err(_) => {
             if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {

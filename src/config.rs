@@ -16,6 +16,8 @@ const DEFAULT_CONFDIR: &str = "/etc/confd";
 const DEFAULT_NODE: &str = "http://127.0.0.1:2379";
 const DEFAULT_INTERVAL_SECS: u64 = 600;
 const DEFAULT_COMMAND_TIMEOUT_SECS: u64 = 60;
+const DEFAULT_COALESCE_WINDOW_MS: u64 = 100;
+const DEFAULT_COALESCE_MAX_MS: u64 = 2000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -40,6 +42,8 @@ pub enum ConfigError {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// What a running daemon reloads on edit: conf.d, templates and confd.toml.
+    pub watched_paths: Vec<PathBuf>,
     pub backend: Backend,
     pub onetime: bool,
     pub noop: bool,
@@ -50,23 +54,51 @@ pub struct Config {
     pub log_level: String,
     pub log_format: LogFormat,
     pub command_timeout: Duration,
+    pub coalesce: Coalesce,
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub resources: Vec<Resource>,
 }
 
-#[derive(Debug, Clone)]
+impl Resource {
+    /// Whether a change to `key` (absolute) can change this resource's output.
+    pub fn reads(&self, key: &str) -> bool {
+        self.keys.iter().any(|p| key.starts_with(p.as_str()))
+    }
+}
+
+impl Config {
+    /// Every store prefix some resource reads.
+    pub fn prefixes(&self) -> Vec<String> {
+        self.resources
+            .iter()
+            .flat_map(|r| r.keys.iter().cloned())
+            .collect()
+    }
+}
+
+/// How the daemon batches changes: a change after a quiet `window` applies at once; changes
+/// that follow within `window` of the last one (or of the last apply) wait until the store has
+/// been quiet for `window`, but never longer than `max_delay` after the first of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Coalesce {
+    pub window: Duration,
+    pub max_delay: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     Etcd(EtcdConfig),
     File(Vec<PathBuf>),
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EtcdConfig {
     pub nodes: Vec<String>,
     pub user: Option<(String, String)>,
     pub tls: Option<TlsFiles>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsFiles {
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
@@ -121,6 +153,9 @@ struct ConfdToml {
     file: Option<Vec<PathBuf>>,
     keep_stage_file: Option<bool>,
     command_timeout: Option<u64>,
+    coalesce_window_ms: Option<u64>,
+    coalesce_max_ms: Option<u64>,
+    metrics_addr: Option<std::net::SocketAddr>,
     // confd keys of backends confd-rs does not implement (consul, vault, dynamodb, redis, ssm, …).
     auth_token: Option<toml::Value>,
     auth_type: Option<toml::Value>,
@@ -193,13 +228,39 @@ fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
         .or(file.keep_stage_file)
         .unwrap_or(false);
     let resources = load_resources(&confdir, &prefix, keep_stage_file)?;
+    let ms = |flag: Option<u64>, key: Option<u64>, default| {
+        Duration::from_millis(flag.or(key).unwrap_or(default))
+    };
+    let coalesce = Coalesce {
+        window: ms(
+            cli.coalesce_window_ms,
+            file.coalesce_window_ms,
+            DEFAULT_COALESCE_WINDOW_MS,
+        ),
+        max_delay: ms(
+            cli.coalesce_max_ms,
+            file.coalesce_max_ms,
+            DEFAULT_COALESCE_MAX_MS,
+        ),
+    };
+    let config_file = cli
+        .config_file
+        .clone()
+        .unwrap_or_else(|| confdir.join("confd.toml"));
     Ok(Config {
+        watched_paths: vec![
+            confdir.join("conf.d"),
+            confdir.join("templates"),
+            config_file,
+        ],
+        coalesce,
+        metrics_addr: cli.metrics_addr.or(file.metrics_addr),
         backend: backend(cli, &file)?,
         onetime: cli.onetime.unwrap_or(false),
         noop: cli.noop.or(file.noop).unwrap_or(false),
         exit_code: cli.exit_code,
         sync_only: cli.sync_only.or(file.sync_only).unwrap_or(false),
-        watch: cli.watch.or(file.watch).unwrap_or(false),
+        watch: cli.watch.or(file.watch).unwrap_or(true),
         interval: Duration::from_secs(
             cli.interval
                 .or(file.interval)

@@ -4,10 +4,15 @@ mod apply;
 mod cli;
 mod command;
 mod config;
+mod daemon;
+mod event;
 mod exit;
+mod fswatch;
 mod logging;
+mod metrics;
 mod render;
 mod run;
+mod signals;
 mod store;
 
 use std::process::ExitCode;
@@ -19,7 +24,7 @@ fn main() -> ExitCode {
     };
     let outcome = config::load(&cli).and_then(|cfg| {
         logging::init(&cfg.log_level, cfg.log_format)?;
-        run::main(cfg)
+        run::main(cli, cfg)
     });
     exit::code(outcome)
 }

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use etcd_client::{Certificate, Client, ConnectOptions, GetOptions, Identity, TlsOptions};
+use etcd_client::{
+    Certificate, Client, ConnectOptions, GetOptions, Identity, TlsOptions, WatchOptions,
+    WatchStream,
+};
 
 use super::{Snapshot, StoreError};
 use crate::config::{EtcdConfig, TlsFiles};
@@ -26,7 +29,11 @@ impl EtcdStore {
         let mut opts = ConnectOptions::new()
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_timeout(RPC_TIMEOUT)
-            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
+            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
+            // A member cut off from its cluster must fail our watch, not keep it silently stale.
+            .with_require_leader(true)
+            // An expired auth token is renewed, not the end of updates.
+            .with_auto_token_refresh(true);
         if let Some((user, password)) = &cfg.user {
             opts = opts.with_user(user.clone(), password.clone());
         }
@@ -70,14 +77,69 @@ impl EtcdStore {
     }
 
     async fn current_revision(&mut self) -> Result<i64, StoreError> {
+        Ok(self.header().await?.revision)
+    }
+
+    /// The store's current revision and cluster id, from the cheapest request there is.
+    pub async fn header(&mut self) -> Result<Header, StoreError> {
         let opts = GetOptions::new().with_count_only();
         let get = self.client.get("/", Some(opts));
         let resp = tokio::time::timeout(RPC_TIMEOUT, get)
             .await
             .map_err(|_| unreachable(&self.endpoints, "timed out"))?
             .map_err(|e| classify(&self.endpoints, e))?;
-        Ok(resp.header().map_or(0, |h| h.revision()))
+        Ok(resp.header().map_or(Header::default(), |h| Header {
+            revision: h.revision(),
+            cluster_id: h.cluster_id(),
+        }))
     }
+
+    /// One watch over the key range spanning `prefixes` (sorted, non-overlapping), from
+    /// revision `from`: one stream keeps events in revision order across all prefixes.
+    pub async fn watch(
+        &mut self,
+        prefixes: &[String],
+        from: i64,
+    ) -> Result<WatchStream, StoreError> {
+        let (Some(first), Some(last)) = (prefixes.first(), prefixes.last()) else {
+            return Err(StoreError::Etcd {
+                endpoints: self.endpoints.clone(),
+                reason: "nothing to watch".into(),
+            });
+        };
+        let opts = WatchOptions::new()
+            .with_range(prefix_end(last))
+            .with_start_revision(from)
+            .with_progress_notify();
+        let watch = self.client.watch(first.as_str(), Some(opts));
+        tokio::time::timeout(RPC_TIMEOUT, watch)
+            .await
+            .map_err(|_| unreachable(&self.endpoints, "timed out starting a watch"))?
+            .map_err(|e| classify(&self.endpoints, e))
+    }
+
+    pub fn endpoints(&self) -> &str {
+        &self.endpoints
+    }
+}
+
+/// What a response header tells about the store itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Header {
+    pub revision: i64,
+    pub cluster_id: u64,
+}
+
+/// The end of etcd's prefix range: the prefix with its last byte incremented.
+fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0] // every key
 }
 
 fn tls_options(files: &TlsFiles) -> Result<TlsOptions, StoreError> {
@@ -97,14 +159,14 @@ fn tls_options(files: &TlsFiles) -> Result<TlsOptions, StoreError> {
     Ok(tls)
 }
 
-fn unreachable(endpoints: &str, reason: &str) -> StoreError {
+pub fn unreachable(endpoints: &str, reason: &str) -> StoreError {
     StoreError::Unreachable {
         endpoints: endpoints.to_owned(),
         reason: reason.to_owned(),
     }
 }
 
-fn classify(endpoints: &str, err: etcd_client::Error) -> StoreError {
+pub fn classify(endpoints: &str, err: etcd_client::Error) -> StoreError {
     use etcd_client::Error as E;
     match &err {
         E::TransportError(_) | E::IoError(_) => unreachable(endpoints, &one_line(&err)),

@@ -3,6 +3,7 @@
 pub mod etcd;
 pub mod file;
 pub mod keypath;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -43,6 +44,19 @@ impl Snapshot {
             }
         }
         out
+    }
+}
+
+impl Snapshot {
+    /// Applies watched changes: the result is the store as it was at `revision`.
+    pub fn apply(&mut self, revision: i64, changes: Vec<crate::event::Change>) {
+        for c in changes {
+            match c.value {
+                Some(v) => self.kvs.insert(c.key, v),
+                None => self.kvs.remove(&c.key),
+            };
+        }
+        self.revision = self.revision.max(revision);
     }
 }
 

@@ -46,38 +46,74 @@ fn require(bin: &str, package: &str) -> PathBuf {
     panic!("`{bin}` not found: these tests need a real one (apt-get install -y {package})");
 }
 
+/// One etcd member on loopback ports, with its data in a temp dir; killed when dropped.
 pub struct Etcd {
-    child: Child,
+    child: Option<Child>,
+    pub name: String,
     pub endpoint: String,
-    _dir: tempfile::TempDir,
+    peer_url: String,
+    cluster: String,
+    dir: tempfile::TempDir,
 }
 
 impl Etcd {
+    /// A single-member cluster, serving.
     pub fn start() -> Etcd {
-        let bin = require("etcd", "etcd-server");
+        let mut members = Etcd::cluster(1);
+        members.remove(0)
+    }
+
+    /// `n` members forming one cluster, all serving.
+    pub fn cluster(n: usize) -> Vec<Etcd> {
+        require("etcd", "etcd-server");
         require("etcdctl", "etcd-client");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (client, peer) = (free_port(), free_port());
-        let endpoint = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let child = Command::new(bin)
-            .args(["--name", "t", "--data-dir"])
-            .arg(dir.path().join("data"))
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let cluster = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut members: Vec<Etcd> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (client, peer))| Etcd {
+                child: None,
+                name: format!("m{i}"),
+                endpoint: format!("http://127.0.0.1:{client}"),
+                peer_url: format!("http://127.0.0.1:{peer}"),
+                cluster: cluster.clone(),
+                dir: tempfile::tempdir().expect("tempdir"),
+            })
+            .collect();
+        for m in &mut members {
+            m.spawn();
+        }
+        for m in &members {
+            m.wait_ready();
+        }
+        members
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("etcd")
+            .args(["--name", &self.name, "--data-dir"])
+            .arg(self.dir.path().join("data"))
             .args([
                 "--listen-client-urls",
-                &endpoint,
+                &self.endpoint,
                 "--advertise-client-urls",
-                &endpoint,
+                &self.endpoint,
             ])
             .args([
                 "--listen-peer-urls",
-                &peer_url,
+                &self.peer_url,
                 "--initial-advertise-peer-urls",
-                &peer_url,
+                &self.peer_url,
             ])
             .args([
                 "--initial-cluster",
-                &format!("t={peer_url}"),
+                &self.cluster,
                 "--logger=zap",
                 "--log-level=error",
             ])
@@ -85,22 +121,40 @@ impl Etcd {
             .stderr(Stdio::null())
             .spawn()
             .expect("start etcd");
-        let etcd = Etcd {
-            child,
-            endpoint,
-            _dir: dir,
-        };
-        wait_for("etcd to serve", Duration::from_secs(20), || {
-            etcd.try_ctl(&["put", "/__ready", "1"]).ok()
-        });
-        etcd.ctl(&["del", "/__ready"]);
-        etcd
+        self.child = Some(child);
     }
 
-    fn try_ctl(&self, args: &[&str]) -> Result<String, String> {
+    fn wait_ready(&self) {
+        wait_for("etcd to serve", Duration::from_secs(20), || {
+            self.try_ctl(&["endpoint", "health"]).ok()
+        });
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the killed member again on the same ports and data.
+    pub fn restart(&mut self) {
+        self.spawn();
+        self.wait_ready();
+    }
+
+    /// Kills the member, deletes its data and starts an empty one on the same ports.
+    pub fn rebuild_empty(&mut self) {
+        self.kill();
+        std::fs::remove_dir_all(self.dir.path().join("data")).expect("wipe etcd data");
+        self.restart();
+    }
+
+    pub fn try_ctl(&self, args: &[&str]) -> Result<String, String> {
         let out = Command::new("etcdctl")
             .env("ETCDCTL_API", "3")
-            .args(["--endpoints", &self.endpoint, "--command-timeout=2s"])
+            .args(["--endpoints", &self.endpoint, "--command-timeout=3s"])
             .args(args)
             .output()
             .map_err(|e| e.to_string())?;
@@ -111,7 +165,7 @@ impl Etcd {
         }
     }
 
-    /// Runs etcdctl against this etcd; panics on failure.
+    /// Runs etcdctl against this member; panics on failure.
     pub fn ctl(&self, args: &[&str]) -> String {
         self.try_ctl(args)
             .unwrap_or_else(|e| panic!("etcdctl {args:?}: {e}"))
@@ -120,12 +174,36 @@ impl Etcd {
     pub fn put(&self, key: &str, value: &str) {
         self.ctl(&["put", key, value]);
     }
+
+    /// The store's current revision.
+    pub fn revision(&self) -> i64 {
+        let out = self.ctl(&["get", "/", "-w", "json"]);
+        let start = out.find("\"revision\":").expect("revision in header") + "\"revision\":".len();
+        out[start..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("revision")
+    }
+
+    /// Whether this member is the raft leader.
+    pub fn is_leader(&self) -> bool {
+        let out = self.ctl(&["endpoint", "status", "-w", "json"]);
+        let field = |name: &str| {
+            let start = out.find(&format!("\"{name}\":")).expect("status field") + name.len() + 3;
+            out[start..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        };
+        field("leader") == field("member_id")
+    }
 }
 
 impl Drop for Etcd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
@@ -310,6 +388,20 @@ impl Confdir {
         self
     }
 
+    /// Starts the daemon: `confd-rs --confdir <dir> ARGS`, logging to `<dir>/daemon.log`.
+    pub fn daemon(&self, args: &[&str]) -> Daemon {
+        let log = self.path().join("daemon.log");
+        let child = Command::new(BIN)
+            .arg("--confdir")
+            .arg(self.path())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("daemon log"))
+            .spawn()
+            .expect("start confd-rs");
+        Daemon { child, log }
+    }
+
     /// Runs `confd-rs --confdir <dir> ARGS` to completion.
     pub fn run(&self, args: &[&str]) -> Output {
         Command::new(BIN)
@@ -327,4 +419,39 @@ pub fn stderr(o: &Output) -> String {
 
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A running `confd-rs` daemon; killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args(["-s", sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success(), "kill -s {sig}");
+    }
+
+    /// Waits for the daemon to exit by itself and returns its exit code.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Option<i32> {
+        wait_for("confd-rs to exit", deadline, || {
+            self.child.try_wait().ok().flatten()
+        })
+        .code()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

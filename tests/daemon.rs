@@ -1,0 +1,426 @@
+//! The watch daemon against a real etcd (and nginx where routing is the point).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use support::*;
+
+const SOON: Duration = Duration::from_secs(10);
+
+/// A confdir rendering the shipped template from `endpoints` into `<tmp>/upstreams.conf`, with a
+/// reload_cmd that counts reloads (and reloads `nginx` when given its prefix).
+struct Setup {
+    confdir: Confdir,
+    dest: PathBuf,
+    reloads: PathBuf,
+    tmp: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(endpoints: &[&str], nginx: Option<&Path>, extra: &str) -> Setup {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dest = match nginx {
+            Some(prefix) => prefix.join("conf.d/upstreams.conf"),
+            None => tmp.path().join("upstreams.conf"),
+        };
+        let reloads = tmp.path().join("reloads.log");
+        let commands = match nginx {
+            Some(prefix) => {
+                let (check, reload) = Nginx::commands(prefix);
+                format!(
+                    "check_cmd = \"{check}\"\nreload_cmd = \"echo reload >> {} && {reload}\"\n",
+                    reloads.display()
+                )
+            }
+            None => format!("reload_cmd = \"echo reload >> {}\"\n", reloads.display()),
+        };
+        let nodes: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
+        let confdir = Confdir::new(&format!("nodes = [{}]\n{extra}", nodes.join(", ")));
+        confdir.resource(
+            "nginx.toml",
+            &format!(
+                "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n{commands}",
+                dest.display()
+            ),
+        );
+        Setup {
+            confdir,
+            dest,
+            reloads,
+            tmp,
+        }
+    }
+
+    fn reload_count(&self) -> usize {
+        std::fs::read_to_string(&self.reloads)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.dest).unwrap_or_default()
+    }
+
+    fn wait_text(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
+        wait_for(what, SOON, || {
+            let t = self.text();
+            cond(&t).then_some(t)
+        })
+    }
+
+    fn leftovers(&self) -> Vec<String> {
+        std::fs::read_dir(self.dest.parent().expect("dir"))
+            .expect("ls")
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| n.ends_with(".stage"))
+            .collect()
+    }
+}
+
+fn server(addr: &str) -> String {
+    format!("server {addr};")
+}
+
+#[test]
+fn put_and_delete_reach_the_file_and_nginx() {
+    let etcd = Etcd::start();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (prefix, port) = Nginx::configure(tmp.path());
+    std::fs::write(prefix.join("conf.d/upstreams.conf"), "").expect("empty upstreams");
+    let _nginx = Nginx::start(&prefix, port);
+    let s = Setup::new(&[&etcd.endpoint], Some(&prefix), "");
+    let _d = s.confdir.daemon(&[]);
+    s.wait_text("the first render", |t| t.starts_with("# Generated"));
+
+    let (a, b) = (Backend::start(), Backend::start());
+    etcd.put(&format!("/search_PRE/127.0.0.1-{}", a.port), &a.addr());
+    s.wait_text("backend a in the file", |t| t.contains(&server(&a.addr())));
+    wait_for("nginx to route to a", SOON, || {
+        (http_get(port, "/search_PRE/")? == (200, a.name())).then_some(())
+    });
+
+    etcd.put(&format!("/search_PRE/127.0.0.1-{}", b.port), &b.addr());
+    etcd.ctl(&["del", &format!("/search_PRE/127.0.0.1-{}", a.port)]);
+    s.wait_text("a gone, b in", |t| {
+        !t.contains(&server(&a.addr())) && t.contains(&server(&b.addr()))
+    });
+    // nginx -s reload returns before the new workers serve: wait for a steady answer.
+    wait_for("nginx to route to b only", SOON, || {
+        (0..10)
+            .all(|_| http_get(port, "/search_PRE/") == Some((200, b.name())))
+            .then_some(())
+    });
+}
+
+#[test]
+fn a_burst_is_coalesced_and_nothing_is_dropped() {
+    let etcd = Etcd::start();
+    // A generous window: etcdctl puts on a loaded CI machine can be ~100 ms apart.
+    let s = Setup::new(&[&etcd.endpoint], None, "coalesce_window_ms = 400\n");
+    let d = s.confdir.daemon(&[]);
+    s.wait_text("the first render", |t| t.starts_with("# Generated"));
+    let before = s.reload_count();
+
+    for i in 1..=50 {
+        etcd.put(
+            &format!("/burst_PRE/10.0.0.{i}-80"),
+            &format!("10.0.0.{i}:80"),
+        );
+    }
+    let text = s.wait_text("all 50 instances", |t| {
+        t.matches("server 10.0.0.").count() == 50
+    });
+    assert!(text.contains(&server("10.0.0.50:80")), "{text}");
+    wait_for("the reload after the last apply", SOON, || {
+        (s.reload_count() > before).then_some(())
+    });
+    let reloads = s.reload_count() - before;
+    assert!(
+        (1..=2).contains(&reloads),
+        "50 puts caused {reloads} reloads\n{}",
+        d.log()
+    );
+}
+
+#[test]
+fn unchanged_renders_do_not_reload() {
+    let etcd = Etcd::start();
+    let s = Setup::new(&[&etcd.endpoint], None, "");
+    let d = s.confdir.daemon(&[]);
+    etcd.put("/web_PRE/10.0.0.1-80", "10.0.0.1:80");
+    // Keys the template ignores (an invalid service name) and a put of the same value.
+    etcd.put("/bad name/x", "10.0.0.9:80");
+    etcd.put("/web_PRE/10.0.0.1-80", "10.0.0.1:80");
+    etcd.put("/web_PRE/10.0.0.2-80", "10.0.0.2:80");
+    s.wait_text("the second instance", |t| t.contains("10.0.0.2:80"));
+    // Events apply in order, so once the last change's reload is in, every reload is counted:
+    // at most one per distinct file (empty, one instance, two instances), none for the no-ops.
+    let distinct_files = 3;
+    wait_for("the last reload", SOON, || {
+        (s.reload_count() >= distinct_files - 1).then_some(())
+    });
+    assert!(s.reload_count() <= distinct_files, "{}", d.log());
+}
+
+#[test]
+fn etcd_killed_and_restarted_then_changed_right_away() {
+    let mut etcd = Etcd::start();
+    let s = Setup::new(&[&etcd.endpoint], None, "");
+    let d = s.confdir.daemon(&[]);
+    etcd.put("/a_PRE/10.0.0.1-80", "10.0.0.1:80");
+    s.wait_text("first instance", |t| t.contains("10.0.0.1:80"));
+
+    etcd.kill();
+    wait_for("the outage to be logged", SOON, || {
+        d.log()
+            .contains("keeping the last good files")
+            .then_some(())
+    });
+    assert!(
+        s.text().contains("10.0.0.1:80"),
+        "files kept during the outage"
+    );
+    etcd.restart();
+    etcd.put("/a_PRE/10.0.0.2-80", "10.0.0.2:80");
+    s.wait_text("the change made right after the restart", |t| {
+        t.contains("10.0.0.2:80")
+    });
+    assert_eq!(
+        d.log().matches("keeping the last good files").count(),
+        1,
+        "logged once per state change\n{}",
+        d.log()
+    );
+}
+
+#[test]
+fn etcd_rebuilt_empty_under_a_running_daemon_is_resynced() {
+    let mut etcd = Etcd::start();
+    let s = Setup::new(&[&etcd.endpoint], None, "");
+    let d = s.confdir.daemon(&[]);
+    for i in 1..=5 {
+        etcd.put(
+            &format!("/old_PRE/10.0.0.{i}-80"),
+            &format!("10.0.0.{i}:80"),
+        );
+    }
+    s.wait_text("old instances", |t| t.contains("10.0.0.5:80"));
+
+    etcd.rebuild_empty();
+    etcd.put("/new_PRE/10.0.1.1-80", "10.0.1.1:80");
+    let text = s.wait_text("the rebuilt store's content", |t| t.contains("10.0.1.1:80"));
+    assert!(!text.contains("old_PRE"), "{text}");
+    assert!(d.log().contains("revision went back"), "{}", d.log());
+}
+
+#[test]
+fn compaction_past_the_daemons_revision_resyncs() {
+    let mut etcd = Etcd::start();
+    let s = Setup::new(&[&etcd.endpoint], None, "");
+    let d = s.confdir.daemon(&[]);
+    etcd.put("/c_PRE/10.0.0.1-80", "10.0.0.1:80");
+    s.wait_text("first instance", |t| t.contains("10.0.0.1:80"));
+
+    // Freeze the daemon, change history behind its back and compact it away.
+    d.signal("STOP");
+    etcd.kill();
+    etcd.restart();
+    etcd.put("/c_PRE/10.0.0.2-80", "10.0.0.2:80");
+    etcd.ctl(&["del", "/c_PRE/10.0.0.1-80"]);
+    let rev = etcd.revision().to_string();
+    etcd.ctl(&["compact", &rev]);
+    d.signal("CONT");
+
+    let text = s.wait_text("the post-compaction state", |t| {
+        t.contains("10.0.0.2:80") && !t.contains("10.0.0.1:80")
+    });
+    assert!(text.contains("upstream c_PRE"), "{text}");
+    assert!(d.log().contains("was compacted"), "{}", d.log());
+}
+
+#[test]
+fn losing_the_leader_of_a_three_member_cluster() {
+    let mut members = Etcd::cluster(3);
+    let endpoints: Vec<String> = members.iter().map(|m| m.endpoint.clone()).collect();
+    let refs: Vec<&str> = endpoints.iter().map(String::as_str).collect();
+    let s = Setup::new(&refs, None, "");
+    let d = s.confdir.daemon(&[]);
+    members[0].put("/l_PRE/10.0.0.1-80", "10.0.0.1:80");
+    s.wait_text("first instance", |t| t.contains("10.0.0.1:80"));
+
+    let leader = members.iter().position(Etcd::is_leader).expect("a leader");
+    members[leader].kill();
+    let survivor = &members[(leader + 1) % 3];
+    for i in 2..=4 {
+        let (key, value) = (format!("/l_PRE/10.0.0.{i}-80"), format!("10.0.0.{i}:80"));
+        wait_for("a put through a new leader", SOON, || {
+            survivor.try_ctl(&["put", &key, &value]).ok()
+        });
+    }
+    s.wait_text("updates after the leader died", |t| {
+        t.contains("10.0.0.4:80")
+    });
+    drop(d);
+}
+
+#[test]
+fn template_edits_and_sighup_are_picked_up_and_a_broken_edit_keeps_running() {
+    let etcd = Etcd::start();
+    let s = Setup::new(&[&etcd.endpoint], None, "");
+    let d = s.confdir.daemon(&[]);
+    etcd.put("/t_PRE/10.0.0.1-80", "10.0.0.1:80");
+    s.wait_text("first render", |t| t.contains("10.0.0.1:80"));
+    let tmpl = s.confdir.path().join("templates/nginx-upstreams.conf.tmpl");
+    let original = std::fs::read_to_string(&tmpl).expect("template");
+
+    std::fs::write(&tmpl, format!("{original}# edited\n")).expect("edit");
+    s.wait_text("the edited template, by itself", |t| {
+        t.ends_with("# edited\n")
+    });
+
+    std::fs::write(&tmpl, "{% for x in %}\n").expect("break");
+    wait_for("the broken edit to be reported", SOON, || {
+        d.log()
+            .contains("keeping the running configuration")
+            .then_some(())
+    });
+    etcd.put("/t_PRE/10.0.0.2-80", "10.0.0.2:80");
+    let text = s.wait_text("changes still applied with the running template", |t| {
+        t.contains("10.0.0.2:80")
+    });
+    assert!(text.ends_with("# edited\n"), "{text}");
+
+    // SIGHUP re-reads everything too (the watcher may also see this edit; either way it lands).
+    std::fs::write(&tmpl, format!("{original}# hup\n")).expect("fix");
+    d.signal("HUP");
+    s.wait_text("the fixed template", |t| t.ends_with("# hup\n"));
+}
+
+#[test]
+fn sigterm_during_a_burst_leaves_a_complete_file_and_exits_zero() {
+    let etcd = Etcd::start();
+    let s = Setup::new(&[&etcd.endpoint], None, "coalesce_window_ms = 20\n");
+    // A slow reload: SIGTERM is likely to land mid-apply.
+    std::fs::write(
+        s.confdir.path().join("conf.d/nginx.toml"),
+        format!(
+            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\ncheck_cmd = \"sleep 0.05\"\n",
+            s.dest.display()
+        ),
+    )
+    .expect("resource");
+    let mut d = s.confdir.daemon(&[]);
+    s.wait_text("first render", |t| t.starts_with("# Generated"));
+    let endpoint = etcd.endpoint.clone();
+    let burst = std::thread::spawn(move || {
+        for i in 1..=30 {
+            let (key, value) = (format!("/s_PRE/10.0.0.{i}-80"), format!("10.0.0.{i}:80"));
+            let ctl = || {
+                std::process::Command::new("etcdctl")
+                    .args(["--endpoints", &endpoint, "put", &key, &value])
+                    .output()
+            };
+            let _ = ctl();
+        }
+    });
+    s.wait_text("the burst to start landing", |t| {
+        t.contains("upstream s_PRE")
+    });
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(SOON), Some(0), "{}", d.log());
+    let text = s.text();
+    assert!(
+        text.starts_with("# Generated") && text.ends_with("}\n"),
+        "complete file:\n{text}"
+    );
+    assert_eq!(
+        text.matches('{').count(),
+        text.matches('}').count(),
+        "{text}"
+    );
+    assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    assert!(d.log().contains("SIGTERM: exiting"), "{}", d.log());
+    burst.join().expect("burst thread");
+}
+
+#[test]
+fn metrics_and_healthz() {
+    let mut etcd = Etcd::start();
+    let s = Setup::new(&[&etcd.endpoint], None, "");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let d = s.confdir.daemon(&["--metrics-addr", &addr]);
+    etcd.put("/m_PRE/10.0.0.1-80", "10.0.0.1:80");
+    etcd.put("/m_PRE/bad", "not-an-address");
+    s.wait_text("first instance", |t| t.contains("10.0.0.1:80"));
+    wait_for("healthy", SOON, || {
+        (http_get(port, "/healthz")? == (200, "ok\n".to_string())).then_some(())
+    });
+
+    let res = s
+        .confdir
+        .path()
+        .join("conf.d/nginx.toml")
+        .display()
+        .to_string();
+    let dropped = format!("confd_dropped_values_total{{resource=\"{res}\"}} 1");
+    let (status, body) = wait_for("the invalid value to be counted", SOON, || {
+        http_get(port, "/metrics").filter(|(_, body)| body.contains(&dropped))
+    });
+    assert_eq!(status, 200);
+    for needle in [
+        format!("confd_applies_total{{resource=\"{res}\",result=\"updated\"}}"),
+        format!("confd_last_successful_apply_timestamp_seconds{{resource=\"{res}\"}}"),
+        "confd_store_connected 1".to_string(),
+        "confd_watch_revision ".to_string(),
+        "confd_event_to_apply_seconds_bucket".to_string(),
+    ] {
+        assert!(body.contains(&needle), "{needle} not in\n{body}");
+    }
+
+    etcd.kill();
+    let (status, reason) = wait_for("unhealthy", SOON, || {
+        http_get(port, "/healthz").filter(|r| r.0 == 503)
+    });
+    assert_eq!(status, 503);
+    assert!(reason.starts_with("store not connected: "), "{reason}");
+    assert_eq!(reason.lines().count(), 1);
+    drop(d);
+}
+
+#[test]
+fn a_failed_apply_is_retried_without_a_new_change() {
+    let etcd = Etcd::start();
+    let s = Setup::new(&[&etcd.endpoint], None, "");
+    let gate = s.tmp.path().join("fail");
+    std::fs::write(&gate, "").expect("gate");
+    std::fs::write(
+        s.confdir.path().join("conf.d/nginx.toml"),
+        format!(
+            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\ncheck_cmd = \"test ! -e {}\"\n",
+            s.dest.display(),
+            gate.display()
+        ),
+    )
+    .expect("resource");
+    let d = s.confdir.daemon(&[]);
+    etcd.put("/r_PRE/10.0.0.1-80", "10.0.0.1:80");
+    wait_for("a failed check", SOON, || {
+        d.log().contains("will retry").then_some(())
+    });
+    assert!(!s.text().contains("10.0.0.1:80"));
+    std::fs::remove_file(&gate).expect("open the gate");
+    s.wait_text("the retried apply", |t| t.contains("10.0.0.1:80"));
+}
+
+#[test]
+fn polling_mode_still_works() {
+    let etcd = Etcd::start();
+    let s = Setup::new(&[&etcd.endpoint], None, "watch = false\ninterval = 1\n");
+    let d = s.confdir.daemon(&[]);
+    etcd.put("/p_PRE/10.0.0.1-80", "10.0.0.1:80");
+    s.wait_text("the polled change", |t| t.contains("10.0.0.1:80"));
+    assert!(d.log().contains("polling the store"), "{}", d.log());
+}
