@@ -23,13 +23,18 @@ ETCD=http://127.0.0.1:$ETCD_PORT
 step() { printf '\n== %s\n' "$*"; }
 etcdctl() { ETCDCTL_API=3 command etcdctl --endpoints "$ETCD" "$@" >/dev/null; }
 
+start_etcd() {
+    etcd --name demo --data-dir "$WORK/etcd" --logger=zap --log-level=error \
+        --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+        --listen-peer-urls "http://127.0.0.1:$PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$PEER_PORT" \
+        --initial-cluster "demo=http://127.0.0.1:$PEER_PORT" >>"$WORK/etcd.log" 2>&1 &
+    ETCD_PID=$!
+    PIDS+=("$ETCD_PID")
+    until etcdctl endpoint health 2>/dev/null; do sleep 0.2; done
+}
+
 step "etcd on $ETCD"
-etcd --name demo --data-dir "$WORK/etcd" --logger=zap --log-level=error \
-    --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
-    --listen-peer-urls "http://127.0.0.1:$PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$PEER_PORT" \
-    --initial-cluster "demo=http://127.0.0.1:$PEER_PORT" >"$WORK/etcd.log" 2>&1 &
-PIDS+=($!)
-until etcdctl endpoint health 2>/dev/null; do sleep 0.2; done
+start_etcd
 
 step "nginx on 127.0.0.1:$FRONT, proxying /search/ to upstream search_PRE; backends on :$B1 and :$B2"
 NGX=$WORK/nginx
@@ -71,31 +76,60 @@ reload_cmd = "nginx -s reload $NGINX_ARGS"
 TOML
 cat "$CONFDIR/conf.d/nginx-upstreams.toml"
 
-render() { "$BIN" --confdir "$CONFDIR" --onetime; }
+UP=$NGX/conf.d/upstreams.conf
+METRICS=$(free_port)
+step "start the confd-rs daemon: it watches etcd; nothing is re-run from here on"
+"$BIN" --confdir "$CONFDIR" --metrics-addr "127.0.0.1:$METRICS" 2> >(sed -u 's/^/    [confd-rs] /' >&2) &
+DAEMON=$!
+PIDS+=("$DAEMON")
+until grep -q Generated "$UP" 2>/dev/null; do
+    kill -0 "$DAEMON" 2>/dev/null || { echo "confd-rs exited: see its log above" >&2; exit 1; }
+    sleep 0.05
+done
+
 show() {
-    echo "--- $NGX/conf.d/upstreams.conf:"; sed 's/^/    /' "$NGX/conf.d/upstreams.conf"
+    echo "--- $UP:"; sed 's/^/    /' "$UP"
     sleep 0.3 # nginx -s reload returns before the new workers serve
     echo "--- nginx serves GET /search/ (4 requests):"
     for _ in 1 2 3 4; do printf '    '; http_get "$FRONT" /search/; done
 }
+# Runs an etcdctl change and reports when (whether) the daemon rewrote the upstreams file.
+change() {
+    local before t0 ms=0
+    before=$(cat "$UP"); t0=$(date +%s%N)
+    etcdctl "$@"
+    while [ "$(cat "$UP")" = "$before" ] && [ "$ms" -lt 1500 ]; do sleep 0.005; ms=$(( ($(date +%s%N) - t0) / 1000000 )); done
+    if [ "$(cat "$UP")" = "$before" ]; then echo "--- upstreams file unchanged"
+    else echo "--- upstreams file rewritten $(( ($(date +%s%N) - t0) / 1000000 )) ms after etcdctl started"; fi
+}
 
-step "register instance :$B1, run confd-rs"
-etcdctl put "/search_PRE/127.0.0.1-$B1" "127.0.0.1:$B1"
-render; show
+step "register instance :$B1"
+change put "/search_PRE/127.0.0.1-$B1" "127.0.0.1:$B1"; show
 
 step "register instance :$B2 (nginx now round-robins)"
-etcdctl put "/search_PRE/127.0.0.1-$B2" "127.0.0.1:$B2"
-render; show
+change put "/search_PRE/127.0.0.1-$B2" "127.0.0.1:$B2"; show
 
 step "a value that tries to inject nginx directives is left out, and logged by key"
-etcdctl put "/search_PRE/evil" '127.0.0.1:1; } server { listen 127.0.0.1:1; } upstream x { server 127.0.0.1:2'
-render; show
+change put "/search_PRE/evil" '127.0.0.1:1; } server { listen 127.0.0.1:1; } upstream x { server 127.0.0.1:2'
 
-step "--noop shows what would change when :$B1 goes away, and writes nothing"
-etcdctl del "/search_PRE/127.0.0.1-$B1"
-"$BIN" --confdir "$CONFDIR" --noop || true
+step "deregister :$B1"
+change del "/search_PRE/127.0.0.1-$B1"; show
 
-step "apply it"
-render; show
+step "--noop (as CI would run it) shows nothing to change: the daemon keeps the file in step"
+"$BIN" --confdir "$CONFDIR" --noop --exit-code 2>/dev/null && echo "    in sync (exit 0)"
+
+step "etcd dies: nginx keeps serving the last good config, /healthz says why"
+{ kill -9 "$ETCD_PID"; wait "$ETCD_PID"; } 2>/dev/null || true
+sleep 0.3
+printf '    /healthz: '; http_get "$METRICS" /healthz
+for _ in 1 2; do printf '    '; http_get "$FRONT" /search/; done
+
+step "etcd is back, and an instance registers right away: the daemon reconnects and catches up"
+start_etcd
+change put "/search_PRE/127.0.0.1-$B1" "127.0.0.1:$B1"; show
+printf '    /healthz: '; http_get "$METRICS" /healthz
+
+step "SIGTERM: the daemon finishes what it is doing and exits 0"
+kill -TERM "$DAEMON"; wait "$DAEMON" && echo "    confd-rs exited $?"
 
 step "done: everything under $WORK is removed"

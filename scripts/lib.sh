@@ -17,11 +17,12 @@ ensure_packages() {
     fi
 }
 
-# A free TCP port on 127.0.0.1.
+# A free TCP port on 127.0.0.1, below Linux's ephemeral range (32768+) so no outgoing
+# connection can hold it.
 free_port() {
     local port
     while :; do
-        port=$(( (RANDOM % 20000) + 30000 ))
+        port=$(( (RANDOM % 12000) + 20000 ))
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
     done
 }

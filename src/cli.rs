@@ -4,12 +4,14 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{CommandFactory, Parser, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// Renders config files from etcd v3 (or key files) with confd's configuration and templates.
 #[derive(Debug, Parser)]
 #[command(name = "confd-rs", version, about, max_term_width = 100)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// confd configuration directory (holds confd.toml, conf.d/ and templates/)
     #[arg(long, value_name = "DIR")]
     pub confdir: Option<PathBuf>,
@@ -20,13 +22,13 @@ pub struct Cli {
     #[arg(long)]
     pub backend: Option<String>,
     /// etcd endpoint, repeatable (e.g. http://127.0.0.1:2379)
-    #[arg(long = "node", value_name = "URL")]
+    #[arg(long = "node", value_name = "URL", global = true)]
     pub nodes: Vec<String>,
     /// Key file for the file backend (YAML, JSON, TOML or `etcdctl -w json` output), repeatable
     #[arg(long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Key prefix prepended to every resource's prefix
-    #[arg(long)]
+    /// Key prefix prepended to every resource's prefix (and to a registered key)
+    #[arg(long, global = true)]
     pub prefix: Option<String>,
     /// Process every resource once and exit
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
@@ -50,10 +52,10 @@ pub struct Cli {
     #[arg(long, value_name = "SECS")]
     pub interval: Option<u64>,
     /// Log level: debug, info, warn or error
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub log_level: Option<String>,
     /// Log line format
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
     /// Seconds a check_cmd or reload_cmd may run before it is killed
     #[arg(long, value_name = "SECS")]
@@ -69,26 +71,89 @@ pub struct Cli {
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Client certificate for etcd TLS (PEM)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub client_cert: Option<PathBuf>,
     /// Client key for etcd TLS (PEM)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub client_key: Option<PathBuf>,
     /// CA certificate(s) for etcd TLS (PEM)
-    #[arg(long = "client-ca-keys", value_name = "FILE")]
+    #[arg(long = "client-ca-keys", value_name = "FILE", global = true)]
     pub client_cakeys: Option<PathBuf>,
     /// etcd user (with --password)
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub username: Option<String>,
     /// etcd password
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub password: Option<String>,
     /// confd's switch for etcd user/password auth; accepted for compatibility (a username enables it)
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub basic_auth: Option<bool>,
     /// URL scheme for nodes given without one (http or https)
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub scheme: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Keep this instance registered in etcd (on a lease) exactly while it can serve
+    Register(RegisterArgs),
+}
+
+/// `confd-rs register [KEY SPEC] [--ttl SECS] [--] [COMMAND ARGS…]`
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// The key to register (with --value); or build it from --app/--env/--ip/--port
+    #[arg(long, requires = "value", conflicts_with_all = ["app", "environment"])]
+    pub key: Option<String>,
+    /// The value to register under --key
+    #[arg(long, requires = "key")]
+    pub value: Option<String>,
+    /// App name: the key is /<app>_<env>/<ip>-<port> = <ip>:<port>
+    #[arg(long, requires_all = ["environment", "ip", "port"])]
+    pub app: Option<String>,
+    /// Environment, as in search_PRE
+    #[arg(long = "env", value_name = "ENV", requires = "app")]
+    pub environment: Option<String>,
+    /// Instance address, or `auto` for the host's primary non-loopback address
+    #[arg(long, requires = "app")]
+    pub ip: Option<String>,
+    /// Instance port, or `auto` for a free port handed to COMMAND as $PORT
+    #[arg(long, requires = "app")]
+    pub port: Option<String>,
+    /// Lease TTL in seconds: the key outlives a dead agent by at most this long
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..))]
+    pub ttl: i64,
+    /// Also hand the port to COMMAND in this environment variable (besides PORT)
+    #[arg(long, value_name = "NAME")]
+    pub port_env: Option<String>,
+    /// Register only while this URL answers 2xx (a path such as /healthz means the instance's own address)
+    #[arg(long, value_name = "URL")]
+    pub health_http: Option<String>,
+    /// Register only while this shell command exits 0
+    #[arg(long, value_name = "CMD", conflicts_with = "health_http")]
+    pub health_cmd: Option<String>,
+    /// Consecutive failed checks before the key is removed
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub health_fails: u32,
+    /// Seconds between health checks
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub health_interval: f64,
+    /// Seconds a health check may take
+    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+    pub health_timeout: f64,
+    /// On SIGTERM: seconds between removing the key and stopping COMMAND, for every nginx to reload
+    #[arg(long, default_value_t = 0.0, value_name = "SECS")]
+    pub drain: f64,
+    /// At start, keep retrying an unreachable etcd instead of failing
+    #[arg(long)]
+    pub wait_for_etcd: bool,
+    /// The instance to run (its exit code becomes ours)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<OsString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,12 +172,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Erro
 }
 
 /// `-name` / `-name=value` become `--name` / `--name=value` when `name` is one of our long flags;
-/// everything after a bare `--` is left alone.
+/// everything after a bare `--` or the `register` subcommand (new, with no confd spelling to keep,
+/// and followed by a command of its own) is left alone.
 fn normalise(args: impl IntoIterator<Item = OsString>, longs: &[String]) -> Vec<OsString> {
     let mut out = Vec::new();
     let mut verbatim = false;
     for arg in args {
-        if verbatim || arg == "--" {
+        if verbatim || arg == "--" || arg == "register" {
             verbatim = true;
             out.push(arg);
             continue;
@@ -176,6 +242,43 @@ mod tests {
     #[test]
     fn unknown_single_dash_flag_is_an_error() {
         assert!(parse_strs(&["confd-rs", "-bogus"]).is_err());
+    }
+
+    #[test]
+    fn register_takes_a_command_and_global_flags() {
+        let cli = parse_strs(&[
+            "confd-rs",
+            "register",
+            "--node",
+            "http://127.0.0.1:2379",
+            "--app",
+            "search",
+            "--env",
+            "PRE",
+            "--ip",
+            "10.0.0.1",
+            "--port",
+            "auto",
+            "--",
+            "app",
+            "-prefix",
+            "--x",
+        ])
+        .expect("parses");
+        assert_eq!(cli.nodes, ["http://127.0.0.1:2379"]);
+        let Some(Command::Register(r)) = cli.command else {
+            panic!("register")
+        };
+        assert_eq!(r.app.as_deref(), Some("search"));
+        assert_eq!(r.command, ["app", "-prefix", "--x"]);
+        assert!(
+            parse_strs(&["confd-rs", "register", "--key", "/k"]).is_err(),
+            "--key needs --value"
+        );
+        assert!(
+            parse_strs(&["confd-rs", "register", "--app", "a", "--env", "E"]).is_err(),
+            "needs ip and port"
+        );
     }
 
     #[test]

@@ -349,6 +349,11 @@ fn backend(cli: &Cli, file: &ConfdToml) -> Result<Backend, ConfigError> {
     }
 }
 
+/// etcd settings from flags and CONFD_* alone (the registration agent reads no confd.toml).
+pub fn etcd_from_flags(cli: &Cli) -> Result<EtcdConfig, ConfigError> {
+    etcd_config(cli, &ConfdToml::default())
+}
+
 fn etcd_config(cli: &Cli, file: &ConfdToml) -> Result<EtcdConfig, ConfigError> {
     let scheme = cli
         .scheme

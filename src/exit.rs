@@ -2,7 +2,10 @@
 
 use std::process::ExitCode;
 
-use crate::{apply::ApplyError, config::ConfigError, render::RenderError, store::StoreError};
+use crate::{
+    apply::ApplyError, config::ConfigError, register::RegisterError, render::RenderError,
+    store::StoreError,
+};
 
 /// Everything was applied (or nothing needed to change).
 pub const OK: u8 = 0;
@@ -22,6 +25,11 @@ pub fn of(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(ConfigError::Template(_)) = cause.downcast_ref() {
             return TEMPLATE;
+        }
+        match cause.downcast_ref() {
+            Some(RegisterError::Usage(_)) => return CONFIG,
+            Some(RegisterError::Spawn { code, .. }) => return *code,
+            None => {}
         }
         if cause.is::<ConfigError>() {
             return CONFIG;

@@ -10,6 +10,7 @@ mod exit;
 mod fswatch;
 mod logging;
 mod metrics;
+mod register;
 mod render;
 mod run;
 mod signals;
@@ -22,9 +23,16 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let outcome = config::load(&cli).and_then(|cfg| {
-        logging::init(&cfg.log_level, cfg.log_format)?;
-        run::main(cli, cfg)
-    });
+    let outcome = match &cli.command {
+        Some(cli::Command::Register(args)) => {
+            logging::init(cli.log_level.as_deref().unwrap_or("info"), cli.log_format)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| register::main(&cli, args))
+        }
+        None => config::load(&cli).and_then(|cfg| {
+            logging::init(&cfg.log_level, cfg.log_format)?;
+            run::main(cli, cfg)
+        }),
+    };
     exit::code(outcome)
 }

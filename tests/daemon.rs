@@ -424,3 +424,27 @@ fn polling_mode_still_works() {
     s.wait_text("the polled change", |t| t.contains("10.0.0.1:80"));
     assert!(d.log().contains("polling the store"), "{}", d.log());
 }
+
+#[test]
+fn with_auth_an_expired_token_is_renewed_not_the_end_of_updates() {
+    let mut etcd = Etcd::start_with(&["--auth-token-ttl=1"]);
+    etcd.ctl(&["user", "add", "root:rootpw"]);
+    etcd.enable_auth("confd", "s3cret");
+    let s = Setup::new(
+        &[&etcd.endpoint],
+        None,
+        "username = \"confd\"\npassword = \"s3cret\"\n",
+    );
+    let d = s.confdir.daemon(&[]);
+    etcd.put("/auth_PRE/10.0.0.1-80", "10.0.0.1:80");
+    s.wait_text("the first instance", |t| t.contains("10.0.0.1:80"));
+
+    // A restart forgets every token; the watch must come back with a fresh one.
+    etcd.kill();
+    etcd.restart();
+    etcd.put("/auth_PRE/10.0.0.2-80", "10.0.0.2:80");
+    s.wait_text("a change after the token was lost", |t| {
+        t.contains("10.0.0.2:80")
+    });
+    drop(d);
+}

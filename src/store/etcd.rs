@@ -118,6 +118,11 @@ impl EtcdStore {
             .map_err(|e| classify(&self.endpoints, e))
     }
 
+    /// The underlying client, for what this store does not wrap (leases).
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     pub fn endpoints(&self) -> &str {
         &self.endpoints
     }
@@ -182,10 +187,20 @@ pub fn classify(endpoints: &str, err: etcd_client::Error) -> StoreError {
     }
 }
 
-/// gRPC messages can span lines; the error contract is one line.
-fn one_line(err: &impl std::fmt::Display) -> String {
-    err.to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+/// The innermost cause says it best ("Connection refused"); gRPC wrappers repeat it at length.
+/// The error contract is one line.
+fn one_line(err: &etcd_client::Error) -> String {
+    let text = match err {
+        etcd_client::Error::GRpcStatus(status) => {
+            let mut cause = std::error::Error::source(status);
+            let mut innermost = None;
+            while let Some(c) = cause {
+                innermost = Some(c.to_string());
+                cause = c.source();
+            }
+            innermost.unwrap_or_else(|| format!("{:?}: {}", status.code(), status.message()))
+        }
+        other => other.to_string(),
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -49,6 +49,8 @@ fn require(bin: &str, package: &str) -> PathBuf {
 /// One etcd member on loopback ports, with its data in a temp dir; killed when dropped.
 pub struct Etcd {
     child: Option<Child>,
+    extra: Vec<String>,
+    user: Option<String>,
     pub name: String,
     pub endpoint: String,
     peer_url: String,
@@ -59,12 +61,20 @@ pub struct Etcd {
 impl Etcd {
     /// A single-member cluster, serving.
     pub fn start() -> Etcd {
-        let mut members = Etcd::cluster(1);
-        members.remove(0)
+        Etcd::start_with(&[])
+    }
+
+    /// A single-member cluster started with extra etcd flags.
+    pub fn start_with(extra: &[&str]) -> Etcd {
+        Etcd::cluster_with(1, extra).remove(0)
     }
 
     /// `n` members forming one cluster, all serving.
     pub fn cluster(n: usize) -> Vec<Etcd> {
+        Etcd::cluster_with(n, &[])
+    }
+
+    fn cluster_with(n: usize, extra: &[&str]) -> Vec<Etcd> {
         require("etcd", "etcd-server");
         require("etcdctl", "etcd-client");
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
@@ -79,6 +89,8 @@ impl Etcd {
             .enumerate()
             .map(|(i, (client, peer))| Etcd {
                 child: None,
+                extra: extra.iter().map(|s| s.to_string()).collect(),
+                user: None,
                 name: format!("m{i}"),
                 endpoint: format!("http://127.0.0.1:{client}"),
                 peer_url: format!("http://127.0.0.1:{peer}"),
@@ -151,10 +163,20 @@ impl Etcd {
         self.restart();
     }
 
+    /// Creates `user:password` as root and turns authentication on; etcdctl then uses them.
+    pub fn enable_auth(&mut self, user: &str, password: &str) {
+        self.ctl(&["user", "add", &format!("{user}:{password}")]);
+        self.ctl(&["user", "grant-role", user, "root"]);
+        self.ctl(&["auth", "enable"]);
+        self.user = Some(format!("{user}:{password}"));
+    }
+
     pub fn try_ctl(&self, args: &[&str]) -> Result<String, String> {
+        let user: Vec<String> = self.user.iter().map(|u| format!("--user={u}")).collect();
         let out = Command::new("etcdctl")
             .env("ETCDCTL_API", "3")
             .args(["--endpoints", &self.endpoint, "--command-timeout=3s"])
+            .args(&user)
             .args(args)
             .output()
             .map_err(|e| e.to_string())?;
@@ -390,16 +412,12 @@ impl Confdir {
 
     /// Starts the daemon: `confd-rs --confdir <dir> ARGS`, logging to `<dir>/daemon.log`.
     pub fn daemon(&self, args: &[&str]) -> Daemon {
-        let log = self.path().join("daemon.log");
-        let child = Command::new(BIN)
-            .arg("--confdir")
-            .arg(self.path())
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("daemon log"))
-            .spawn()
-            .expect("start confd-rs");
-        Daemon { child, log }
+        let confdir = self.path().to_str().expect("utf-8 path");
+        let all: Vec<&str> = ["--confdir", confdir]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect();
+        Daemon::start(&all, self.path().join("daemon.log"))
     }
 
     /// Runs `confd-rs --confdir <dir> ARGS` to completion.
@@ -421,13 +439,24 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// A running `confd-rs` daemon; killed when dropped.
+/// A running `confd-rs` (daemon or agent); killed when dropped.
 pub struct Daemon {
     pub child: Child,
     pub log: PathBuf,
 }
 
 impl Daemon {
+    /// Runs `confd-rs ARGS` in the background, stderr to `log`.
+    pub fn start(args: &[&str], log: PathBuf) -> Daemon {
+        let child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start confd-rs");
+        Daemon { child, log }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -1,0 +1,177 @@
+//! `confd-rs register`: the per-instance agent. It keeps `/<app>_<ENV>/<ip>-<port>` in etcd on a
+//! lease exactly while the instance can serve: registered once healthy, kept alive, removed at
+//! once on SIGTERM (then a drain, then the instance is stopped), and gone with the lease if the
+//! agent dies.
+
+mod child;
+mod health;
+mod lease;
+mod spec;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::time::Instant;
+
+use crate::cli::{Cli, RegisterArgs};
+use crate::config;
+use child::Child;
+use health::Health;
+use lease::Registration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// Bad flags: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// COMMAND could not be started: exit 127 (not found) or 126, as a shell does.
+    #[error("cannot start {cmd}: {error}")]
+    Spawn {
+        cmd: String,
+        error: String,
+        code: u8,
+    },
+}
+
+pub fn main(cli: &Cli, args: &RegisterArgs) -> anyhow::Result<u8> {
+    let spec = spec::resolve(args, cli.prefix.as_deref().unwrap_or(""))?;
+    let etcd = config::etcd_from_flags(cli)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let mut signals = Signals::install()?;
+        let reg = Registration::connect(&etcd, &spec, args.ttl, args.wait_for_etcd).await?;
+        let child = match args.command.is_empty() {
+            true => None,
+            false => Some(child::spawn(
+                &args.command,
+                &spec,
+                args.port_env.as_deref(),
+            )?),
+        };
+        let health = Health::new(args, &spec)?;
+        let drain = Duration::from_secs_f64(args.drain.max(0.0));
+        Agent {
+            reg,
+            child,
+            health,
+            drain,
+        }
+        .run(&mut signals)
+        .await
+    })
+}
+
+struct Agent {
+    reg: Registration,
+    child: Option<Child>,
+    health: Health,
+    drain: Duration,
+}
+
+impl Agent {
+    async fn run(mut self, signals: &mut Signals) -> anyhow::Result<u8> {
+        let mut next_lease = Instant::now();
+        let mut next_probe = Instant::now();
+        loop {
+            tokio::select! {
+                sig = signals.recv() => match sig {
+                    Sig::Hup => self.forward(nix::sys::signal::Signal::SIGHUP),
+                    stop => return Ok(self.stop(stop, signals).await),
+                },
+                code = wait(&mut self.child) => {
+                    tracing::info!(code, "instance exited");
+                    self.reg.deregister().await;
+                    return Ok(code);
+                }
+                _ = tokio::time::sleep_until(next_probe), if self.health.is_checked() => {
+                    let healthy = self.health.probe().await;
+                    if !healthy && self.reg.is_registered() {
+                        self.reg.deregister().await;
+                    } else if healthy && !self.reg.is_registered() {
+                        next_lease = Instant::now();
+                    }
+                    next_probe = Instant::now() + self.health.interval();
+                }
+                _ = tokio::time::sleep_until(next_lease) => {
+                    if self.health.is_healthy() {
+                        self.reg.maintain().await;
+                    }
+                    next_lease = Instant::now() + self.reg.next_tick();
+                }
+            }
+        }
+    }
+
+    /// SIGTERM/SIGINT: the key goes first (nginx stops sending traffic), then the drain, then the
+    /// instance gets the same signal and we return its exit code. A second signal ends the drain.
+    async fn stop(&mut self, sig: Sig, signals: &mut Signals) -> u8 {
+        let signal = if sig == Sig::Int {
+            nix::sys::signal::Signal::SIGINT
+        } else {
+            nix::sys::signal::Signal::SIGTERM
+        };
+        tracing::info!("{signal}: deregistering");
+        self.reg.deregister().await;
+        let Some(child) = &mut self.child else {
+            return 0;
+        };
+        if !self.drain.is_zero() {
+            tracing::info!(drain = ?self.drain, "draining before stopping the instance");
+            tokio::select! {
+                _ = tokio::time::sleep(self.drain) => {}
+                _ = signals.recv() => tracing::info!("second signal: drain cut short"),
+                code = child.wait() => return code,
+            }
+        }
+        child.signal(signal);
+        child.wait().await
+    }
+
+    fn forward(&self, sig: nix::sys::signal::Signal) {
+        if let Some(child) = &self.child {
+            child.signal(sig);
+        }
+    }
+}
+
+async fn wait(child: &mut Option<Child>) -> u8 {
+    match child {
+        Some(c) => c.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sig {
+    Term,
+    Int,
+    Hup,
+}
+
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn recv(&mut self) -> Sig {
+        tokio::select! {
+            _ = self.term.recv() => Sig::Term,
+            _ = self.int.recv() => Sig::Int,
+            _ = self.hup.recv() => Sig::Hup,
+        }
+    }
+}
