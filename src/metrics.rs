@@ -16,7 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 use crate::apply::{ApplyError, Outcome};
 use crate::run::Report;
@@ -55,62 +55,60 @@ struct Health {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("confd");
-        let m = Metrics {
-            renders: Family::default(),
-            applies: Family::default(),
-            check_failures: Family::default(),
-            reload_failures: Family::default(),
-            dropped: Family::default(),
-            last_success: Family::default(),
-            connected: Gauge::default(),
-            revision: Gauge::default(),
-            latency: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+        let r = &mut Registry::with_prefix("confd");
+        Metrics {
+            renders: registered(r, "renders", "Templates rendered", Family::default()),
+            applies: registered(
+                r,
+                "applies",
+                "Resources processed, by result (updated, unchanged, failed)",
+                Family::default(),
+            ),
+            check_failures: registered(
+                r,
+                "check_failures",
+                "check_cmd failures (previous file kept)",
+                Family::default(),
+            ),
+            reload_failures: registered(
+                r,
+                "reload_failures",
+                "reload_cmd failures",
+                Family::default(),
+            ),
+            dropped: registered(
+                r,
+                "dropped_values",
+                "Values left out of a render as invalid",
+                Family::default(),
+            ),
+            last_success: registered(
+                r,
+                "last_successful_apply_timestamp_seconds",
+                "When each resource was last applied successfully (Unix time)",
+                Family::default(),
+            ),
+            connected: registered(
+                r,
+                "store_connected",
+                "1 when the store answers",
+                Gauge::default(),
+            ),
+            revision: registered(
+                r,
+                "watch_revision",
+                "The store revision the daemon's view is at",
+                Gauge::default(),
+            ),
+            latency: registered(
+                r,
+                "event_to_apply_seconds",
+                "From a store change arriving to its apply finishing",
+                Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            ),
             health: Mutex::default(),
-            registry: Registry::default(),
-        };
-        registry.register("renders", "Templates rendered", m.renders.clone());
-        registry.register(
-            "applies",
-            "Resources processed, by result (updated, unchanged, failed)",
-            m.applies.clone(),
-        );
-        registry.register(
-            "check_failures",
-            "check_cmd failures (previous file kept)",
-            m.check_failures.clone(),
-        );
-        registry.register(
-            "reload_failures",
-            "reload_cmd failures",
-            m.reload_failures.clone(),
-        );
-        registry.register(
-            "dropped_values",
-            "Values left out of a render as invalid",
-            m.dropped.clone(),
-        );
-        registry.register(
-            "last_successful_apply_timestamp_seconds",
-            "When each resource was last applied successfully (Unix time)",
-            m.last_success.clone(),
-        );
-        registry.register(
-            "store_connected",
-            "1 when the store answers",
-            m.connected.clone(),
-        );
-        registry.register(
-            "watch_revision",
-            "The store revision the daemon's view is at",
-            m.revision.clone(),
-        );
-        registry.register(
-            "event_to_apply_seconds",
-            "From a store change arriving to its apply finishing",
-            m.latency.clone(),
-        );
-        Metrics { registry, ..m }
+            registry: std::mem::take(r),
+        }
     }
 
     pub fn record(&self, resource: &str, report: &Report) {
@@ -201,6 +199,11 @@ impl Metrics {
             Err(e) => format!("# encoding failed: {e}\n"),
         }
     }
+}
+
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 /// Binds `addr` (an error if it cannot) and serves /metrics and /healthz in the background.

@@ -448,3 +448,73 @@ fn with_auth_an_expired_token_is_renewed_not_the_end_of_updates() {
     });
     drop(d);
 }
+
+#[test]
+fn the_shipped_supervisor_program_runs_the_daemon_and_stops_it_cleanly() {
+    let supervisord = require("supervisord", "supervisor");
+    let etcd = Etcd::start();
+    let s = Setup::new(&[&etcd.endpoint], None, "");
+    let dir = s.tmp.path();
+    let shipped =
+        std::fs::read_to_string(Path::new(REPO).join("etc-confd/confd-rs.supervisor.conf"))
+            .expect("program file");
+    let log = dir.join("confd-rs.log");
+    let program = shipped
+        .replace(
+            "/usr/local/bin/confd-rs -confdir /etc/confd",
+            &format!("{BIN} -confdir {}", s.confdir.path().display()),
+        )
+        .replace(
+            "/var/log/supervisor/confd-rs.log",
+            &log.display().to_string(),
+        );
+    std::fs::write(dir.join("program.conf"), program).expect("program");
+    let d = dir.display();
+    let conf = format!(
+        "[supervisord]\nnodaemon=true\nlogfile={d}/supervisord.log\npidfile={d}/supervisord.pid\n\
+         [unix_http_server]\nfile={d}/supervisor.sock\n[supervisorctl]\nserverurl=unix://{d}/supervisor.sock\n\
+         [rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\
+         [include]\nfiles = {d}/program.conf\n"
+    );
+    let conf_path = dir.join("supervisord.conf");
+    std::fs::write(&conf_path, conf).expect("supervisord.conf");
+    let mut sup = std::process::Command::new(supervisord)
+        .arg("-c")
+        .arg(&conf_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("supervisord");
+    let ctl = |args: &[&str]| {
+        let out = std::process::Command::new("supervisorctl")
+            .arg("-c")
+            .arg(&conf_path)
+            .args(args)
+            .output()
+            .expect("supervisorctl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    etcd.put("/sup_PRE/10.0.0.1-80", "10.0.0.1:80");
+    s.wait_text("the daemon under supervisor to render", |t| {
+        t.contains("10.0.0.1:80")
+    });
+    wait_for("supervisor to see it running (startsecs)", SOON, || {
+        ctl(&["status", "confd-rs"])
+            .contains("RUNNING")
+            .then_some(())
+    });
+    assert!(ctl(&["stop", "confd-rs"]).contains("confd-rs: stopped"));
+    let sup_log = dir.join("supervisord.log");
+    wait_for("supervisor to report the exit", SOON, || {
+        std::fs::read_to_string(&sup_log)
+            .ok()?
+            .contains("stopped: confd-rs (exit status 0)")
+            .then_some(())
+    });
+    assert!(std::fs::read_to_string(&log)
+        .expect("captured log")
+        .contains("SIGTERM: exiting"));
+    ctl(&["shutdown"]);
+    let _ = sup.wait();
+}

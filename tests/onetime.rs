@@ -358,12 +358,12 @@ fn unreachable_etcd_is_a_prompt_error_naming_the_endpoints() {
     assert!(!dest.exists());
 }
 
-#[test]
-fn shipped_example_confdir_loads_and_renders_from_the_repo_root() {
+/// `confd-rs --confdir etc-confd --noop` from the repo root, over a key file holding `keys`.
+fn example_noop(keys: &str, extra: &[&str]) -> std::process::Output {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let keys = tmp.path().join("keys.yaml");
-    std::fs::write(&keys, "search_PRE:\n  172.18.100.31-86: 172.18.100.31:86\n").expect("keys");
-    let out = std::process::Command::new(BIN)
+    let file = tmp.path().join("keys.yaml");
+    std::fs::write(&file, keys).expect("keys");
+    std::process::Command::new(BIN)
         .current_dir(REPO)
         .args([
             "--confdir",
@@ -373,13 +373,40 @@ fn shipped_example_confdir_loads_and_renders_from_the_repo_root() {
             "file",
             "--file",
         ])
-        .arg(&keys)
+        .arg(&file)
+        .args(extra)
         .output()
-        .expect("run");
+        .expect("run")
+}
+
+#[test]
+fn shipped_example_confdir_loads_and_renders_from_the_repo_root() {
+    let out = example_noop("search_PRE:\n  172.18.100.31-86: 172.18.100.31:86\n", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("+upstream search_PRE {\n+    server 172.18.100.31:86;\n+}\n"),
         "{}",
         stdout(&out)
     );
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_for_log_shippers() {
+    let out = example_noop("a_PRE:\n  x: not-an-address\n", &["--log-format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stderr(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let dropped = lines
+        .iter()
+        .find(|l| l["level"] == "ERROR")
+        .expect("an error line");
+    assert_eq!(
+        dropped["message"],
+        "key /a_PRE/x: value \"not-an-address\" is not a valid host:port; left out"
+    );
+    assert!(dropped["resource"]
+        .as_str()
+        .is_some_and(|r| r.ends_with("conf.d/nginx-upstreams.toml")));
 }

@@ -34,9 +34,15 @@ fn present(etcd: &Etcd, key: &str) -> bool {
     get(etcd, key).is_some()
 }
 
-fn wait_present(etcd: &Etcd, key: &str, want: bool) {
+/// Waits for `key` to be present (or absent); a timeout shows the agent's log.
+fn wait_present(etcd: &Etcd, key: &str, want: bool, agent: &Daemon) {
     let what = format!("{key} to be {}", if want { "registered" } else { "gone" });
-    wait_for(&what, SOON, || (present(etcd, key) == want).then_some(()));
+    wait_for_or(
+        &what,
+        SOON,
+        || agent.log(),
+        || (present(etcd, key) == want).then_some(()),
+    );
 }
 
 fn alive(pid: &str) -> bool {
@@ -56,7 +62,7 @@ fn the_key_lives_on_a_lease_and_outlives_two_ttls() {
         "a",
         &["--key", "/reg/a", "--value", "10.0.0.1:80", "--ttl", "1"],
     );
-    wait_present(&etcd, "/reg/a", true);
+    wait_present(&etcd, "/reg/a", true, &a);
     let (value, lease) = get(&etcd, "/reg/a").expect("registered");
     assert_eq!(value, "10.0.0.1:80");
     assert_ne!(lease, "0", "the key is bound to a lease");
@@ -70,45 +76,49 @@ fn the_key_lives_on_a_lease_and_outlives_two_ttls() {
     }
 }
 
-#[test]
-fn sigterm_removes_the_key_at_once_then_stops_the_instance() {
-    let etcd = Etcd::start();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let pidfile = tmp.path().join("child.pid");
+/// An agent registering `key_args` for a long-running instance; returns it and the instance's pid
+/// once the key is there.
+fn agent_with_instance(etcd: &Etcd, dir: &Path, key_args: &[&str], key: &str) -> (Daemon, String) {
+    let pidfile = dir.join("child.pid");
     let script = format!("echo $$ > {}; exec sleep 300", pidfile.display());
-    let mut a = agent(
-        &etcd,
-        tmp.path(),
-        "a",
-        &[
-            "--app",
-            "search",
-            "--env",
-            "PRE",
-            "--ip",
-            "172.18.100.31",
-            "--port",
-            "86",
-            "--ttl",
-            "10",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ],
-    );
-    let key = "/search_PRE/172.18.100.31-86";
-    wait_present(&etcd, key, true);
-    assert_eq!(get(&etcd, key).expect("registered").0, "172.18.100.31:86");
-    let pid = wait_for("the child's pid", SOON, || {
+    let args: Vec<&str> = key_args
+        .iter()
+        .copied()
+        .chain(["--", "sh", "-c", &script])
+        .collect();
+    let a = agent(etcd, dir, "a", &args);
+    wait_present(etcd, key, true, &a);
+    let pid = wait_for("the instance's pid", SOON, || {
         std::fs::read_to_string(&pidfile)
             .ok()
             .filter(|p| !p.is_empty())
     });
+    (a, pid)
+}
+
+#[test]
+fn sigterm_removes_the_key_at_once_then_stops_the_instance() {
+    let etcd = Etcd::start();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = "/search_PRE/172.18.100.31-86";
+    let parts = [
+        "--app",
+        "search",
+        "--env",
+        "PRE",
+        "--ip",
+        "172.18.100.31",
+        "--port",
+        "86",
+        "--ttl",
+        "10",
+    ];
+    let (mut a, pid) = agent_with_instance(&etcd, tmp.path(), &parts, key);
+    assert_eq!(get(&etcd, key).expect("registered").0, "172.18.100.31:86");
 
     let start = Instant::now();
     a.signal("TERM");
-    wait_present(&etcd, key, false);
+    wait_present(&etcd, key, false, &a);
     let gone = start.elapsed();
     // The TTL is 10 s: the key went because the lease was revoked, not because it expired.
     assert!(gone < Duration::from_secs(2), "key gone after {gone:?}");
@@ -125,24 +135,14 @@ fn sigterm_removes_the_key_at_once_then_stops_the_instance() {
 fn sigkill_of_the_agent_lets_the_key_expire_with_its_lease() {
     let etcd = Etcd::start();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let pidfile = tmp.path().join("child.pid");
-    let script = format!("echo $$ > {}; exec sleep 300", pidfile.display());
-    let mut a = agent(
+    let (mut a, pid) = agent_with_instance(
         &etcd,
         tmp.path(),
-        "a",
-        &[
-            "--key", "/reg/k", "--value", "v", "--ttl", "1", "--", "sh", "-c", &script,
-        ],
+        &["--key", "/reg/k", "--value", "v", "--ttl", "1"],
+        "/reg/k",
     );
-    wait_present(&etcd, "/reg/k", true);
-    let pid = wait_for("the child's pid", SOON, || {
-        std::fs::read_to_string(&pidfile)
-            .ok()
-            .filter(|p| !p.is_empty())
-    });
     a.signal("KILL");
-    wait_present(&etcd, "/reg/k", false);
+    wait_present(&etcd, "/reg/k", false, &a);
     wait_for("the orphaned instance to be stopped", SOON, || {
         (!alive(&pid)).then_some(())
     });
@@ -164,7 +164,7 @@ fn the_instances_exit_code_is_passed_on_and_the_key_removed() {
         "a",
         &["--key", "/reg/x", "--value", "v", "--", "sh", "-c", &script],
     );
-    wait_present(&etcd, "/reg/x", true);
+    wait_present(&etcd, "/reg/x", true, &a);
     std::fs::write(&gate, "").expect("gate");
     assert_eq!(a.wait_exit(SOON), Some(7), "{}", a.log());
     assert!(!present(&etcd, "/reg/x"));
@@ -198,19 +198,11 @@ fn a_rebuilt_etcd_gets_the_key_again() {
         "a",
         &["--key", "/reg/r", "--value", "v", "--ttl", "2"],
     );
-    wait_present(&etcd, "/reg/r", true);
+    wait_present(&etcd, "/reg/r", true, &a);
     etcd.rebuild_empty();
-    let deadline = Instant::now() + SOON;
-    while !present(&etcd, "/reg/r") {
-        assert!(
-            Instant::now() < deadline,
-            "not registered again:\n{}",
-            a.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_present(&etcd, "/reg/r", true, &a);
     assert!(
-        a.log().contains("registering again") || a.log().matches("registered").count() >= 2,
+        a.log().contains("lease lost; registering again"),
         "{}",
         a.log()
     );
@@ -249,11 +241,11 @@ fn health_gating_registers_only_while_healthy() {
         "not registered before it is healthy"
     );
     std::fs::write(&ok, "").expect("healthy");
-    wait_present(&etcd, "/reg/h", true);
+    wait_present(&etcd, "/reg/h", true, &a);
     std::fs::remove_file(&ok).expect("unhealthy");
-    wait_present(&etcd, "/reg/h", false);
+    wait_present(&etcd, "/reg/h", false, &a);
     std::fs::write(&ok, "").expect("healthy again");
-    wait_present(&etcd, "/reg/h", true);
+    wait_present(&etcd, "/reg/h", true, &a);
 }
 
 #[test]
@@ -262,7 +254,7 @@ fn port_auto_hands_a_usable_port_to_the_instance() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("env");
     let script = format!("echo $PORT $APP_PORT > {}; exec sleep 300", out.display());
-    let _a = agent(
+    let a = agent(
         &etcd,
         tmp.path(),
         "a",
@@ -293,7 +285,7 @@ fn port_auto_hands_a_usable_port_to_the_instance() {
     assert_eq!(ports.len(), 2, "{env}");
     assert_eq!(ports[0], ports[1]);
     let key = format!("/auto_T/127.0.0.1-{}", ports[0]);
-    wait_present(&etcd, &key, true);
+    wait_present(&etcd, &key, true, &a);
     assert_eq!(
         get(&etcd, &key).expect("registered").0,
         format!("127.0.0.1:{}", ports[0])
@@ -376,7 +368,7 @@ fn bad_input_fails_at_once_and_leaves_no_key() {
         a.log().contains("waiting for etcd").then_some(())
     });
     etcd.restart();
-    wait_present(&etcd, "/reg/w", true);
+    wait_present(&etcd, "/reg/w", true, &a);
     assert!(!present(&etcd, "/reg/bad"));
 }
 

@@ -22,7 +22,17 @@ pub fn free_port() -> u16 {
 }
 
 /// Polls `f` every 20 ms until it returns Some, or panics with `what` after `deadline`.
-pub fn wait_for<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, deadline: Duration, f: impl FnMut() -> Option<T>) -> T {
+    wait_for_or(what, deadline, String::new, f)
+}
+
+/// [`wait_for`], with `context()` (a log, say) in the panic message.
+pub fn wait_for_or<T>(
+    what: &str,
+    deadline: Duration,
+    context: impl Fn() -> String,
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
@@ -30,13 +40,14 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option
         }
         assert!(
             start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
+            "timed out after {deadline:?} waiting for {what}\n{}",
+            context()
         );
         thread::sleep(Duration::from_millis(20));
     }
 }
 
-fn require(bin: &str, package: &str) -> PathBuf {
+pub fn require(bin: &str, package: &str) -> PathBuf {
     for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"] {
         let p = Path::new(dir).join(bin);
         if p.exists() {
