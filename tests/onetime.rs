@@ -410,3 +410,33 @@ fn json_logs_are_one_object_per_line_for_log_shippers() {
         .as_str()
         .is_some_and(|r| r.ends_with("conf.d/nginx-upstreams.toml")));
 }
+
+#[test]
+fn sync_only_writes_files_and_runs_no_command() {
+    let confdir = Confdir::new("backend = \"file\"\n");
+    let keys = confdir.path().join("keys.yaml");
+    std::fs::write(&keys, "sync_PRE:\n  a: 10.0.0.1:80\n").expect("keys");
+    let dest = confdir.path().join("upstreams.conf");
+    confdir.resource(
+        "nginx.toml",
+        &format!(
+            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n\
+             check_cmd = \"exit 1\"\nreload_cmd = \"exit 1\"\n",
+            dest.display()
+        ),
+    );
+    let file = keys.to_str().expect("utf-8");
+    let out = confdir.run(&["--onetime", "-sync-only", "--file", file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::read_to_string(&dest)
+        .expect("dest")
+        .contains("server 10.0.0.1:80;"));
+
+    // Without it the same commands run, and the failing check keeps the file as it was.
+    std::fs::write(&keys, "sync_PRE:\n  a: 10.0.0.2:80\n").expect("keys");
+    let out = confdir.run(&["--onetime", "--file", file]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(std::fs::read_to_string(&dest)
+        .expect("dest")
+        .contains("server 10.0.0.1:80;"));
+}

@@ -46,6 +46,32 @@ impl Object for KvPair {
     }
 }
 
+/// An SRV record with Go's field names (`.Target`, `.Port`, `.Priority`, `.Weight`) and lower-case
+/// aliases.
+#[derive(Debug)]
+struct SrvRecord(super::dns::Srv);
+
+impl Object for SrvRecord {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, field: &Value) -> Option<Value> {
+        let s = &self.0;
+        match field.as_str()? {
+            "target" | "Target" => Some(Value::from(s.target.as_str())),
+            "port" | "Port" => Some(Value::from(s.port)),
+            "priority" | "Priority" => Some(Value::from(s.priority)),
+            "weight" | "Weight" => Some(Value::from(s.weight)),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Str(&["target", "port", "priority", "weight"])
+    }
+}
+
 fn kv(key: &str, value: &str) -> Value {
     Value::from_object(KvPair {
         key: key.to_owned(),
@@ -289,6 +315,15 @@ fn register_misc_functions(env: &mut Environment<'static>) {
     env.add_function("lookupIPV6", |host: String| {
         lookup_ip(&host, std::net::IpAddr::is_ipv6)
     });
+    env.add_function(
+        "lookupSRV",
+        |service: String, proto: String, name: String| {
+            super::dns::lookup_srv(&service, &proto, &name)
+                .into_iter()
+                .map(|s| Value::from_object(SrvRecord(s)))
+                .collect::<Vec<_>>()
+        },
+    );
     env.add_function("seq", |first: i64, last: i64| {
         (first..=last).collect::<Vec<i64>>()
     });

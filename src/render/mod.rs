@@ -1,6 +1,7 @@
 //! Templates: minijinja with confd's functions. Rendering is pure: it reads only the keys it is
 //! given (plus the few confd functions that ask the host: getenv, datetime, fileExists, lookup*).
 
+mod dns;
 mod funcs;
 mod glob;
 mod hostport;
