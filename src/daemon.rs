@@ -10,9 +10,10 @@ use tokio::sync::mpsc::{self, Receiver, Sender};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::apply::ApplyError;
 use crate::cli::Cli;
 use crate::config::{self, Backend, Config};
-use crate::event::{Change, Event};
+use crate::event::{Change, Event, StoreEvent, StoreTx};
 use crate::fswatch::Edits;
 use crate::metrics::{self, Metrics};
 use crate::store::{watch, Snapshot};
@@ -40,12 +41,17 @@ struct Daemon {
     metrics: Arc<Metrics>,
     tx: Sender<Event>,
     store_source: Option<JoinHandle<()>>,
+    /// Which store source is current: events from an earlier one are dropped.
+    store_epoch: u64,
     confdir_source: Option<JoinHandle<()>>,
     /// The store as of the last event; None until a complete snapshot has arrived, so nothing is
     /// ever rendered from an empty or partial view.
     view: Option<Snapshot>,
     batch: Batch,
     retries: BTreeMap<usize, Retry>,
+    /// Resources (by name, stable across reconfiguration) whose file is in place but whose
+    /// reload_cmd failed: their next apply reloads even though the file is unchanged.
+    owed_reloads: BTreeSet<String>,
 }
 
 /// Resources waiting to be applied, and when.
@@ -75,10 +81,12 @@ impl Daemon {
             metrics,
             tx,
             store_source: None,
+            store_epoch: 0,
             confdir_source: None,
             view: None,
             batch: Batch::default(),
             retries: BTreeMap::new(),
+            owed_reloads: BTreeSet::new(),
         }
     }
 
@@ -107,18 +115,25 @@ impl Daemon {
     fn handle(&mut self, event: Event) {
         let now = Instant::now();
         match event {
-            Event::Snapshot(snap) => {
+            Event::Store { epoch, .. } if epoch != self.store_epoch => {}
+            Event::Store { event, .. } => self.store(event, now),
+            Event::Reconfigure(why) => self.reconfigure(why, now),
+            Event::Shutdown(_) => {}
+        }
+    }
+
+    fn store(&mut self, event: StoreEvent, now: Instant) {
+        match event {
+            StoreEvent::Snapshot(snap) => {
                 tracing::debug!(revision = snap.revision, keys = snap.kvs.len(), "snapshot");
                 self.metrics.revision(snap.revision);
                 self.metrics.store(Ok(()));
                 self.view = Some(snap);
                 self.mark(0..self.cfg.resources.len(), now);
             }
-            Event::Changes { revision, changes } => self.changes(revision, changes, now),
-            Event::StoreDown(reason) => self.metrics.store(Err(reason)),
-            Event::StoreUp => self.metrics.store(Ok(())),
-            Event::Reconfigure(why) => self.reconfigure(why, now),
-            Event::Shutdown(_) => {}
+            StoreEvent::Changes { revision, changes } => self.changes(revision, changes, now),
+            StoreEvent::Down(reason) => self.metrics.store(Err(reason)),
+            StoreEvent::Up => self.metrics.store(Ok(())),
         }
     }
 
@@ -185,13 +200,24 @@ impl Daemon {
         let Some(view) = &self.view else { return };
         let indices = std::mem::take(&mut self.batch.pending);
         let since = self.batch.since.take();
-        let reports = run::apply_batch(&self.cfg, indices, view).await;
+        let owed: BTreeSet<usize> = (0..self.cfg.resources.len())
+            .filter(|&i| self.owed_reloads.contains(&self.cfg.resources[i].name))
+            .collect();
+        let reports = run::apply_batch(&self.cfg, indices, view, &owed).await;
         let done = Instant::now();
         for report in &reports {
             let name = &self.cfg.resources[report.index].name;
             self.metrics.record(name, report);
+            let reload_failed = report
+                .result
+                .as_ref()
+                .is_err_and(|e| matches!(e.downcast_ref(), Some(ApplyError::Reload(_))));
+            if reload_failed {
+                self.owed_reloads.insert(name.clone());
+            }
             if report.result.is_ok() {
                 self.retries.remove(&report.index);
+                self.owed_reloads.remove(name);
             } else {
                 let attempts = self.retries.get(&report.index).map_or(0, |r| r.attempts) + 1;
                 let wait = RETRY_FIRST
@@ -261,7 +287,9 @@ impl Daemon {
             if let Some(old) = self.store_source.take() {
                 old.abort();
             }
-            self.store_source = Some(tokio::spawn(store_source(&self.cfg, self.tx.clone())));
+            self.store_epoch += 1;
+            let tx = StoreTx::new(self.store_epoch, self.tx.clone());
+            self.store_source = Some(tokio::spawn(store_source(&self.cfg, tx)));
         }
         if confdir {
             if let Some(old) = self.confdir_source.take() {
@@ -276,7 +304,7 @@ impl Daemon {
 }
 
 /// The store as an event source: etcd watched, etcd polled, or key files re-read on edit.
-fn store_source(cfg: &Config, tx: Sender<Event>) -> impl std::future::Future<Output = ()> + use<> {
+fn store_source(cfg: &Config, tx: StoreTx) -> impl std::future::Future<Output = ()> + use<> {
     let (backend, prefixes, watch, interval) =
         (cfg.backend.clone(), cfg.prefixes(), cfg.watch, cfg.interval);
     async move {

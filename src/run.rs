@@ -1,6 +1,8 @@
 //! Applying resources, as confd's `process()`: render → install → reload. `--onetime` and
 //! `--noop` make one pass over a fresh snapshot; otherwise the daemon drives [`apply_batch`].
 
+use std::collections::BTreeSet;
+
 use anyhow::Context;
 
 use crate::apply::{self, ApplyError, Outcome};
@@ -33,7 +35,7 @@ async fn once(cfg: &Config, store: &mut Store) -> anyhow::Result<u8> {
         return Ok(noop(cfg, &snap));
     }
     let mut code = exit::OK;
-    for report in apply_batch(cfg, 0..cfg.resources.len(), &snap).await {
+    for report in apply_batch(cfg, 0..cfg.resources.len(), &snap, &BTreeSet::new()).await {
         if let Err(e) = &report.result {
             keep_first(&mut code, exit::of(e));
         }
@@ -50,11 +52,14 @@ pub struct Report {
 }
 
 /// Renders and installs the resources at `indices` from `snap`, then runs each distinct
-/// reload_cmd once, after every file it covers is in place. Failures are logged here.
+/// reload_cmd once, after every file it covers is in place. `owed` are resources whose earlier
+/// reload failed: they are reloaded even when their file is already in place, since nginx may
+/// still run the old one. Failures are logged here.
 pub async fn apply_batch(
     cfg: &Config,
     indices: impl IntoIterator<Item = usize>,
     snap: &Snapshot,
+    owed: &BTreeSet<usize>,
 ) -> Vec<Report> {
     let opts = apply::Options {
         sync_only: cfg.sync_only,
@@ -73,18 +78,29 @@ pub async fn apply_batch(
             ),
             Err(e) => (Err(e), 0),
         };
-        match &result {
-            Ok(Outcome::Unchanged) => tracing::debug!(dest = %res.dest.display(), "in sync"),
+        let reload = match &result {
+            Ok(Outcome::Unchanged) => {
+                tracing::debug!(dest = %res.dest.display(), "in sync");
+                owed.contains(&index)
+            }
             Ok(Outcome::Installed) => {
                 tracing::info!(dest = %res.dest.display(), revision = snap.revision, "updated");
-                if let Some(cmd) = res.reload_cmd.as_deref().filter(|_| !cfg.sync_only) {
-                    match reloads.iter_mut().find(|(c, _)| *c == cmd) {
-                        Some((_, group)) => group.push(reports.len()),
-                        None => reloads.push((cmd, vec![reports.len()])),
-                    }
-                }
+                true
             }
-            Err(e) => tracing::error!(resource = %res.name, "{e:#}"),
+            Err(e) => {
+                tracing::error!(resource = %res.name, "{e:#}");
+                false
+            }
+        };
+        if let Some(cmd) = res
+            .reload_cmd
+            .as_deref()
+            .filter(|_| reload && !cfg.sync_only)
+        {
+            match reloads.iter_mut().find(|(c, _)| *c == cmd) {
+                Some((_, group)) => group.push(reports.len()),
+                None => reloads.push((cmd, vec![reports.len()])),
+            }
         }
         reports.push(Report {
             index,

@@ -518,3 +518,36 @@ fn the_shipped_supervisor_program_runs_the_daemon_and_stops_it_cleanly() {
     ctl(&["shutdown"]);
     let _ = sup.wait();
 }
+
+#[test]
+fn a_failed_reload_is_retried_even_though_the_file_is_in_place() {
+    let etcd = Etcd::start();
+    let s = Setup::new(&[&etcd.endpoint], None, "");
+    let gate = s.tmp.path().join("reload-fails");
+    std::fs::write(&gate, "").expect("gate");
+    std::fs::write(
+        s.confdir.path().join("conf.d/nginx.toml"),
+        format!(
+            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n\
+             reload_cmd = \"test ! -e {} && echo reload >> {}\"\n",
+            s.dest.display(),
+            gate.display(),
+            s.reloads.display()
+        ),
+    )
+    .expect("resource");
+    let d = s.confdir.daemon(&[]);
+    etcd.put("/o_PRE/10.0.0.1-80", "10.0.0.1:80");
+    s.wait_text("the file", |t| t.contains("10.0.0.1:80"));
+    wait_for("a failed reload", SOON, || {
+        d.log().contains("reload_cmd failed").then_some(())
+    });
+    assert_eq!(s.reload_count(), 0);
+    std::fs::remove_file(&gate).expect("let reloads work");
+    wait_for_or(
+        "the owed reload, with no new change",
+        SOON,
+        || d.log(),
+        || (s.reload_count() == 1).then_some(()),
+    );
+}

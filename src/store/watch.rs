@@ -5,12 +5,11 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use etcd_client::EventType;
-use tokio::sync::mpsc::Sender;
 
 use super::etcd::{self, EtcdStore, Header};
 use super::{covering_prefixes, Snapshot, Store, StoreError};
 use crate::config::{Backend, EtcdConfig};
-use crate::event::{Change, Event};
+use crate::event::{Change, StoreEvent, StoreTx};
 
 /// Reconnect attempts start fast and are capped at about a second, so a restarted etcd is
 /// picked up within ~1 s of serving again.
@@ -36,7 +35,7 @@ impl From<StoreError> for End {
 /// Watches etcd: a snapshot at R, then every change from R+1 on. Reconnects with capped,
 /// jittered backoff, resumes from the last revision seen, and resyncs when that revision was
 /// compacted or the cluster was restored or rebuilt.
-pub async fn watch_etcd(cfg: EtcdConfig, prefixes: Vec<String>, tx: Sender<Event>) {
+pub async fn watch_etcd(cfg: EtcdConfig, prefixes: Vec<String>, tx: StoreTx) {
     let mut w = Watcher {
         prefixes: covering_prefixes(&prefixes),
         tx,
@@ -77,7 +76,7 @@ pub async fn watch_etcd(cfg: EtcdConfig, prefixes: Vec<String>, tx: Sender<Event
 
 struct Watcher {
     prefixes: Vec<String>,
-    tx: Sender<Event>,
+    tx: StoreTx,
     /// The store's identity and the last revision we hold, once a snapshot was read.
     seen: Option<Header>,
     /// Whether the store was last reported up (Some(true)) or down; logged once per change.
@@ -85,7 +84,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    async fn send(&self, ev: Event) -> Result<(), End> {
+    async fn send(&self, ev: StoreEvent) -> Result<(), End> {
         self.tx.send(ev).await.map_err(|_| End::Closed)
     }
 
@@ -93,7 +92,7 @@ impl Watcher {
         if self.up != Some(false) {
             tracing::error!("{reason}; keeping the last good files and retrying");
             self.up = Some(false);
-            self.send(Event::StoreDown(reason)).await?;
+            self.send(StoreEvent::Down(reason)).await?;
         }
         Ok(())
     }
@@ -116,7 +115,7 @@ impl Watcher {
                 revision: snap.revision,
                 cluster_id: now.cluster_id,
             });
-            self.send(Event::Snapshot(snap)).await?;
+            self.send(StoreEvent::Snapshot(snap)).await?;
         }
         let from = self.seen.map_or(0, |s| s.revision) + 1;
         let mut stream = store.watch(&self.prefixes, from).await?;
@@ -130,7 +129,7 @@ impl Watcher {
                 tracing::info!(endpoints = %endpoints, revision = from - 1, "watching etcd");
                 self.up = Some(true);
                 backoff.reset();
-                self.send(Event::StoreUp).await?;
+                self.send(StoreEvent::Up).await?;
             }
             if resp.canceled() {
                 return Err(match resp.compact_revision() {
@@ -162,7 +161,7 @@ impl Watcher {
                 }
             }
             if !changes.is_empty() {
-                self.send(Event::Changes { revision, changes }).await?;
+                self.send(StoreEvent::Changes { revision, changes }).await?;
             }
         }
         Ok(())
@@ -188,27 +187,27 @@ fn lost_history(seen: Header, now: Header) -> Option<String> {
 }
 
 /// Polls the store every `interval` (confd's mode); sends a snapshot when anything changed.
-pub async fn poll(backend: Backend, prefixes: Vec<String>, interval: Duration, tx: Sender<Event>) {
+pub async fn poll(backend: Backend, prefixes: Vec<String>, interval: Duration, tx: StoreTx) {
     let mut store: Option<Store> = None;
     let mut last: Option<Snapshot> = None;
     let mut up: Option<bool> = None;
     loop {
-        let mut events = Vec::new();
+        let mut events: Vec<StoreEvent> = Vec::new();
         match read(&backend, &mut store, &prefixes).await {
             Ok(snap) => {
                 if up != Some(true) {
                     up = Some(true);
-                    events.push(Event::StoreUp);
+                    events.push(StoreEvent::Up);
                 }
                 if last.as_ref().map(|l| &l.kvs) != Some(&snap.kvs) {
                     last = Some(snap.clone());
-                    events.push(Event::Snapshot(snap));
+                    events.push(StoreEvent::Snapshot(snap));
                 }
             }
             Err(e) if up != Some(false) => {
                 tracing::error!("{e}; keeping the last good files and retrying");
                 up = Some(false);
-                events.push(Event::StoreDown(e.to_string()));
+                events.push(StoreEvent::Down(e.to_string()));
             }
             Err(_) => {}
         }
@@ -234,7 +233,7 @@ async fn read(
 }
 
 /// Key files as a watched store: read now, and again after every edit to them.
-pub async fn watch_files(paths: Vec<std::path::PathBuf>, prefixes: Vec<String>, tx: Sender<Event>) {
+pub async fn watch_files(paths: Vec<std::path::PathBuf>, prefixes: Vec<String>, tx: StoreTx) {
     let mut edits = crate::fswatch::Edits::new(&paths);
     let store = super::file::FileStore::new(paths);
     let mut last: Option<Snapshot> = None;
@@ -243,7 +242,7 @@ pub async fn watch_files(paths: Vec<std::path::PathBuf>, prefixes: Vec<String>, 
             Ok(snap) if last.as_ref().is_some_and(|l| l.kvs == snap.kvs) => {}
             Ok(snap) => {
                 last = Some(snap.clone());
-                if tx.send(Event::Snapshot(snap)).await.is_err() {
+                if tx.send(StoreEvent::Snapshot(snap)).await.is_err() {
                     return;
                 }
             }

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -14,11 +14,18 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_confd-rs");
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
+/// A free loopback port below Linux's ephemeral range (32768+), so no outgoing connection can
+/// take it between now and the server's bind; a per-process counter keeps parallel tests apart.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free loopback port")
-        .port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let base = std::process::id() as usize * 7_919;
+    loop {
+        let port = 20_000 + (base + NEXT.fetch_add(1, Ordering::SeqCst)) % 12_000;
+        let port = u16::try_from(port).expect("port range");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Polls `f` every 20 ms until it returns Some, or panics with `what` after `deadline`.
@@ -148,7 +155,7 @@ impl Etcd {
     }
 
     fn wait_ready(&self) {
-        wait_for("etcd to serve", Duration::from_secs(20), || {
+        wait_for("etcd to serve", Duration::from_secs(30), || {
             self.try_ctl(&["endpoint", "health"]).ok()
         });
     }
