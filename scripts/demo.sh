@@ -111,6 +111,7 @@ change put "/search_PRE/127.0.0.1-$B2" "127.0.0.1:$B2"; show
 
 step "a value that tries to inject nginx directives is left out, and logged by key"
 change put "/search_PRE/evil" '127.0.0.1:1; } server { listen 127.0.0.1:1; } upstream x { server 127.0.0.1:2'
+etcdctl del "/search_PRE/evil"
 
 step "deregister :$B1"
 change del "/search_PRE/127.0.0.1-$B1"; show
@@ -128,6 +129,19 @@ step "etcd is back, and an instance registers right away: the daemon reconnects 
 start_etcd
 change put "/search_PRE/127.0.0.1-$B1" "127.0.0.1:$B1"; show
 printf '    /healthz: '; http_get "$METRICS" /healthz
+
+step "the other half of the loop: confd-rs register keeps an instance in etcd while it runs"
+B3=$(free_port)
+sed -i "s|^}$|    server { listen 127.0.0.1:$B3; location / { return 200 \"hello from backend :$B3 (registered by the agent)\\n\"; } }\n}|" "$NGX/conf/nginx.conf"
+nginx $NGINX_ARGS -s reload 2>/dev/null
+"$BIN" register --node "$ETCD" --app search --env PRE --ip 127.0.0.1 --port "$B3" --ttl 5 \
+    2> >(sed -u 's/^/    [register] /' >&2) &
+AGENT=$!
+until grep -q "$B3" "$UP"; do sleep 0.01; done
+show
+kill -TERM "$AGENT"; wait "$AGENT" || true
+until ! grep -q "$B3" "$UP"; do sleep 0.01; done
+echo "--- after SIGTERM to the agent, :$B3 is gone from the upstreams at once (not after its 5 s TTL)"
 
 step "SIGTERM: the daemon finishes what it is doing and exits 0"
 kill -TERM "$DAEMON"; wait "$DAEMON" && echo "    confd-rs exited $?"
