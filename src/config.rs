@@ -57,6 +57,8 @@ pub struct Config {
     pub coalesce: Coalesce,
     pub metrics_addr: Option<std::net::SocketAddr>,
     pub resources: Vec<Resource>,
+    /// What the configuration sets that confd-rs ignores; logged once logging is set up.
+    pub warnings: Vec<String>,
 }
 
 impl Resource {
@@ -67,6 +69,12 @@ impl Resource {
 }
 
 impl Config {
+    pub fn log_warnings(&self) {
+        for w in &self.warnings {
+            tracing::warn!("{w}");
+        }
+    }
+
     /// Every store prefix some resource reads.
     pub fn prefixes(&self) -> Vec<String> {
         self.resources
@@ -247,7 +255,15 @@ fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
         .config_file
         .clone()
         .unwrap_or_else(|| confdir.join("confd.toml"));
+    let mut warnings = foreign_keys(&config_file, &file);
+    if resources.is_empty() {
+        warnings.push(format!(
+            "{}: no *.toml resources: nothing to render",
+            confdir.join("conf.d").display()
+        ));
+    }
     Ok(Config {
+        warnings,
         watched_paths: vec![
             confdir.join("conf.d"),
             confdir.join("templates"),
@@ -287,11 +303,7 @@ fn read_confd_toml(cli: &Cli, confdir: &Path) -> Result<ConfdToml, ConfigError> 
         .clone()
         .unwrap_or_else(|| confdir.join("confd.toml"));
     match fs::read_to_string(&path) {
-        Ok(text) => {
-            let parsed: ConfdToml = parse_toml(&path, &text)?;
-            warn_foreign_keys(&path, &parsed);
-            Ok(parsed)
-        }
+        Ok(text) => parse_toml(&path, &text),
         // confd runs without a confd.toml; a file named explicitly must exist.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && cli.config_file.is_none() => {
             Ok(ConfdToml::default())
@@ -300,7 +312,8 @@ fn read_confd_toml(cli: &Cli, confdir: &Path) -> Result<ConfdToml, ConfigError> 
     }
 }
 
-fn warn_foreign_keys(path: &Path, t: &ConfdToml) {
+/// confd keys set in `t` that confd-rs ignores, as warnings.
+fn foreign_keys(path: &Path, t: &ConfdToml) -> Vec<String> {
     let foreign = [
         ("auth_token", t.auth_token.is_some()),
         ("auth_type", t.auth_type.is_some()),
@@ -317,9 +330,16 @@ fn warn_foreign_keys(path: &Path, t: &ConfdToml) {
         ("secret_keyring", t.secret_keyring.is_some()),
         ("client_insecure", t.client_insecure.is_some()),
     ];
-    for (key, _) in foreign.iter().filter(|(_, set)| *set) {
-        tracing::warn!(file = %path.display(), key, "ignored: a confd key for a backend or feature confd-rs does not have");
-    }
+    foreign
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(key, _)| {
+            format!(
+                "{}: {key}: ignored (a confd key for a backend or feature confd-rs does not have)",
+                path.display()
+            )
+        })
+        .collect()
 }
 
 fn backend(cli: &Cli, file: &ConfdToml) -> Result<Backend, ConfigError> {

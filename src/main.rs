@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         }
         None => config::load(&cli).and_then(|cfg| {
             logging::init(&cfg.log_level, cfg.log_format)?;
+            cfg.log_warnings();
             run::main(cli, cfg)
         }),
     };

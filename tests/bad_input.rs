@@ -267,3 +267,26 @@ fn invalid_log_level() {
         stderr(&out)
     );
 }
+
+#[test]
+fn confd_keys_of_other_backends_are_accepted_with_a_warning() {
+    let case = Case::new("port = {{ getv('/app/port') }}\n");
+    std::fs::write(
+        case.confdir.path().join("confd.toml"),
+        "backend = \"file\"\ntable = \"confd\"\n",
+    )
+    .expect("write");
+    let out = case
+        .confdir
+        .run(&["--onetime", "--file", case.keys.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("confd.toml: table: ignored"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&case.dest).expect("dest"),
+        "port = 8080\n"
+    );
+}

@@ -36,6 +36,11 @@ impl From<StoreError> for End {
 /// jittered backoff, resumes from the last revision seen, and resyncs when that revision was
 /// compacted or the cluster was restored or rebuilt.
 pub async fn watch_etcd(cfg: EtcdConfig, prefixes: Vec<String>, tx: StoreTx) {
+    if prefixes.is_empty() {
+        // No resource reads any key: an empty view renders what there is, and nothing can change.
+        let _ = tx.send(StoreEvent::Snapshot(Snapshot::default())).await;
+        return;
+    }
     let mut w = Watcher {
         prefixes: covering_prefixes(&prefixes),
         tx,
