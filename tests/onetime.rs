@@ -440,3 +440,48 @@ fn sync_only_writes_files_and_runs_no_command() {
         .expect("dest")
         .contains("server 10.0.0.1:80;"));
 }
+
+#[test]
+fn more_keys_than_one_range_page_are_all_read_at_one_revision() {
+    let etcd = Etcd::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut client = etcd_client::Client::connect([etcd.endpoint.as_str()], None)
+            .await
+            .expect("connect");
+        for s in 0..1_200 {
+            let ops: Vec<etcd_client::TxnOp> = (1..=10)
+                .map(|i| {
+                    let ip = format!("10.{}.{}.{i}", s / 250, s % 250);
+                    etcd_client::TxnOp::put(
+                        format!("/svc{s:04}_PRE/{ip}-80"),
+                        format!("{ip}:80"),
+                        None,
+                    )
+                })
+                .collect();
+            client
+                .txn(etcd_client::Txn::new().and_then(ops))
+                .await
+                .expect("txn");
+        }
+    });
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dest = tmp.path().join("upstreams.conf");
+    let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
+    confdir.resource(
+        "nginx.toml",
+        &format!(
+            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n",
+            dest.display()
+        ),
+    );
+    let out = confdir.run(&["--onetime"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&dest).expect("dest");
+    assert_eq!(text.matches("upstream ").count(), 1_200);
+    assert_eq!(text.matches("    server ").count(), 12_000);
+}

@@ -16,6 +16,8 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 // gRPC status codes (etcd-client does not re-export tonic's Code).
 const GRPC_DEADLINE_EXCEEDED: i32 = 4;
 const GRPC_UNAVAILABLE: i32 = 14;
+/// Keys per range request: well under gRPC's 4 MiB response cap even with long values.
+const PAGE: i64 = 5_000;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct EtcdStore {
@@ -52,11 +54,25 @@ impl EtcdStore {
     pub async fn snapshot(&mut self, prefixes: &[String]) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot::default();
         for prefix in prefixes {
-            let mut opts = GetOptions::new().with_prefix();
+            self.read_prefix(prefix, &mut snap).await?;
+        }
+        if prefixes.is_empty() {
+            snap.revision = self.current_revision().await?;
+        }
+        Ok(snap)
+    }
+
+    /// Reads one prefix into `snap` in pages (a single response is capped at 4 MiB by gRPC), all
+    /// at `snap.revision` once the first page has fixed it.
+    async fn read_prefix(&mut self, prefix: &str, snap: &mut Snapshot) -> Result<(), StoreError> {
+        let end = prefix_end(prefix);
+        let mut from = prefix.as_bytes().to_vec();
+        loop {
+            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
             if snap.revision > 0 {
                 opts = opts.with_revision(snap.revision);
             }
-            let get = self.client.get(prefix.as_str(), Some(opts));
+            let get = self.client.get(from.clone(), Some(opts));
             let resp = tokio::time::timeout(RPC_TIMEOUT, get)
                 .await
                 .map_err(|_| unreachable(&self.endpoints, "timed out reading keys"))?
@@ -69,11 +85,14 @@ impl EtcdStore {
                 snap.kvs
                     .insert(key, String::from_utf8_lossy(kv.value()).into_owned());
             }
+            match resp.kvs().last() {
+                Some(last) if resp.more() => {
+                    from = last.key().to_vec();
+                    from.push(0); // the next key after `last`
+                }
+                _ => return Ok(()),
+            }
         }
-        if prefixes.is_empty() {
-            snap.revision = self.current_revision().await?;
-        }
-        Ok(snap)
     }
 
     async fn current_revision(&mut self) -> Result<i64, StoreError> {
