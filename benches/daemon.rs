@@ -161,6 +161,27 @@ fn latency_and_bursts(rt: &tokio::runtime::Runtime) {
         std::thread::sleep(Duration::from_millis(500));
         per_burst.push(reloads(&r.reloads) - before);
     }
+    // etcd killed and restarted: from etcd serving again to a change made then being in the file.
+    let mut after_restart = Vec::new();
+    for i in 0..5 {
+        r.etcd.kill();
+        std::thread::sleep(Duration::from_millis(500));
+        r.etcd.restart();
+        let start = Instant::now();
+        let addr = format!("10.3.0.{}:80", i + 1);
+        while rt
+            .block_on(r.client.put(
+                format!("/restart_PRE/10.3.0.{}-80", i + 1),
+                addr.as_str(),
+                None,
+            ))
+            .is_err()
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        time_until(|| contains(&r.dest, &addr));
+        after_restart.push(start.elapsed());
+    }
     drop(r.etcd);
 
     println!("watch daemon, lone puts (n={}):", to_file.len());
@@ -176,6 +197,14 @@ fn latency_and_bursts(rt: &tokio::runtime::Runtime) {
         percentile(&to_nginx, 99)
     );
     println!("  reloads per 50-put burst over 1 s: {per_burst:?}");
+    let ms: Vec<String> = after_restart
+        .iter()
+        .map(|d| format!("{:.0}", d.as_secs_f64() * 1000.0))
+        .collect();
+    println!(
+        "  etcd restarted → a change made then is in the file: {} ms",
+        ms.join(", ")
+    );
 }
 
 fn reloads(path: &Path) -> usize {

@@ -4,6 +4,7 @@ PACKAGES="build-essential protobuf-compiler libprotobuf-dev etcd-server etcd-cli
 
 # Installs the Debian packages the build and the tests need, when any is missing.
 ensure_packages() {
+    command -v cargo >/dev/null || { echo "cargo not found: this needs a Rust toolchain (rustup) on PATH" >&2; exit 1; }
     local missing=""
     for p in $PACKAGES; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -164,9 +164,11 @@ pub enum LogFormat {
 
 /// Parses the process arguments, accepting confd's single-dash long flags.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
+    // clap adds --help and --version only when it builds the command; confd has -version too.
     let longs: Vec<String> = Cli::command()
         .get_arguments()
         .filter_map(|a| a.get_long().map(str::to_owned))
+        .chain(["help".to_owned(), "version".to_owned()])
         .collect();
     Cli::try_parse_from(normalise(args, &longs))
 }
@@ -237,6 +239,12 @@ mod tests {
         assert!(cli.exit_code);
         assert_eq!(cli.onetime, None);
         assert_eq!(cli.prefix.as_deref(), Some("/x"));
+    }
+
+    #[test]
+    fn confd_version_flag() {
+        let err = parse_strs(&["confd-rs", "-version"]).expect_err("prints the version");
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
     }
 
     #[test]
