@@ -215,27 +215,8 @@ fn reloads(path: &Path) -> usize {
 
 /// CPU seconds the daemon burns while nothing changes, and its RSS, with `keys` instance keys.
 fn idle(rt: &tokio::runtime::Runtime, keys: usize, secs: u64) {
-    let mut r = rig(rt, None);
-    rt.block_on(async {
-        for chunk in (0..keys).collect::<Vec<_>>().chunks(100) {
-            let ops: Vec<etcd_client::TxnOp> = chunk
-                .iter()
-                .map(|i| {
-                    let (s, n) = (i / 10, i % 10);
-                    let ip = format!("10.{}.{}.{}", s / 250, s % 250, n + 1);
-                    etcd_client::TxnOp::put(
-                        format!("/svc{s:04}_PRE/{ip}-8080"),
-                        format!("{ip}:8080"),
-                        None,
-                    )
-                })
-                .collect();
-            r.client
-                .txn(etcd_client::Txn::new().and_then(ops))
-                .await
-                .expect("txn");
-        }
-    });
+    let r = rig(rt, None);
+    r.etcd.load_instances(keys);
     let d = r.confdir.daemon(&[]);
     let lines = keys + 1;
     wait_for("the full render", LONG, || {

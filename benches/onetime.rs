@@ -16,7 +16,7 @@ const RUNS: usize = 20;
 
 fn main() {
     let etcd = Etcd::start();
-    load_keys(&etcd.endpoint);
+    etcd.load_instances(SERVICES * PER_SERVICE);
     let tmp = tempfile::tempdir().expect("tempdir");
     let dest = tmp.path().join("upstreams.conf");
     let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
@@ -85,32 +85,4 @@ fn time_run(confdir: &Confdir) -> (Duration, i64) {
         "confd-rs --onetime failed"
     );
     (took, usage.ru_maxrss)
-}
-
-fn load_keys(endpoint: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let mut client = etcd_client::Client::connect([endpoint], None)
-            .await
-            .expect("connect");
-        for s in 0..SERVICES {
-            let ops: Vec<etcd_client::TxnOp> = (0..PER_SERVICE)
-                .map(|i| {
-                    let ip = format!("10.{}.{}.{}", s / 250, s % 250, i + 1);
-                    etcd_client::TxnOp::put(
-                        format!("/svc{s:04}_PRE/{ip}-8080"),
-                        format!("{ip}:8080"),
-                        None,
-                    )
-                })
-                .collect();
-            client
-                .txn(etcd_client::Txn::new().and_then(ops))
-                .await
-                .expect("txn");
-        }
-    });
 }

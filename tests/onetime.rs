@@ -444,31 +444,7 @@ fn sync_only_writes_files_and_runs_no_command() {
 #[test]
 fn more_keys_than_one_range_page_are_all_read_at_one_revision() {
     let etcd = Etcd::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let mut client = etcd_client::Client::connect([etcd.endpoint.as_str()], None)
-            .await
-            .expect("connect");
-        for s in 0..1_200 {
-            let ops: Vec<etcd_client::TxnOp> = (1..=10)
-                .map(|i| {
-                    let ip = format!("10.{}.{}.{i}", s / 250, s % 250);
-                    etcd_client::TxnOp::put(
-                        format!("/svc{s:04}_PRE/{ip}-80"),
-                        format!("{ip}:80"),
-                        None,
-                    )
-                })
-                .collect();
-            client
-                .txn(etcd_client::Txn::new().and_then(ops))
-                .await
-                .expect("txn");
-        }
-    });
+    etcd.load_instances(12_000);
     let tmp = tempfile::tempdir().expect("tempdir");
     let dest = tmp.path().join("upstreams.conf");
     let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
@@ -484,4 +460,8 @@ fn more_keys_than_one_range_page_are_all_read_at_one_revision() {
     let text = std::fs::read_to_string(&dest).expect("dest");
     assert_eq!(text.matches("upstream ").count(), 1_200);
     assert_eq!(text.matches("    server ").count(), 12_000);
+    assert!(
+        text.contains("upstream svc1199_PRE {") && text.contains("server 10.4.199.1:8080;"),
+        "the last page too"
+    );
 }

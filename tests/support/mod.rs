@@ -226,6 +226,38 @@ impl Etcd {
             .expect("revision")
     }
 
+    /// Registers `keys` instance keys the seed's way, 10 per service
+    /// (`/svcNNNN_PRE/<ip>-8080` = `<ip>:8080`), in transactions of one service each.
+    pub fn load_instances(&self, keys: usize) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let mut client = etcd_client::Client::connect([self.endpoint.as_str()], None)
+                .await
+                .expect("connect");
+            for service in (0..keys).collect::<Vec<_>>().chunks(10) {
+                let ops: Vec<etcd_client::TxnOp> = service
+                    .iter()
+                    .map(|i| {
+                        let s = i / 10;
+                        let ip = format!("10.{}.{}.{}", s / 250, s % 250, i % 10 + 1);
+                        etcd_client::TxnOp::put(
+                            format!("/svc{s:04}_PRE/{ip}-8080"),
+                            format!("{ip}:8080"),
+                            None,
+                        )
+                    })
+                    .collect();
+                client
+                    .txn(etcd_client::Txn::new().and_then(ops))
+                    .await
+                    .expect("txn");
+            }
+        });
+    }
+
     /// Whether this member is the raft leader.
     pub fn is_leader(&self) -> bool {
         let out = self.ctl(&["endpoint", "status", "-w", "json"]);
