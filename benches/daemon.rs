@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use etcd_client::Client;
-use support::{http_get, wait_for, Backend, Confdir, Etcd, Nginx};
+use support::{http_get, upstreams_resource, wait_for, Backend, Confdir, Etcd, Nginx};
 
 const LONG: Duration = Duration::from_secs(20);
 
@@ -60,10 +60,7 @@ fn rig(rt: &tokio::runtime::Runtime, nginx: Option<&Path>) -> Rig {
         ),
     };
     let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
-    confdir.resource(
-        "nginx.toml",
-        &format!("[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n{commands}", dest.display()),
-    );
+    confdir.resource("nginx.toml", &upstreams_resource(&dest, &commands));
     Rig {
         etcd,
         client,

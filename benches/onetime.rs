@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::libc;
-use support::{Confdir, Etcd, BIN};
+use support::{upstreams_resource, Confdir, Etcd, BIN};
 
 const SERVICES: usize = 1000;
 const PER_SERVICE: usize = 10;
@@ -20,13 +20,7 @@ fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dest = tmp.path().join("upstreams.conf");
     let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
-    confdir.resource(
-        "nginx.toml",
-        &format!(
-            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n",
-            dest.display()
-        ),
-    );
+    confdir.resource("nginx.toml", &upstreams_resource(&dest, ""));
 
     let (first, first_rss) = time_run(&confdir);
     let lines = std::fs::read_to_string(&dest)

@@ -38,13 +38,7 @@ impl Setup {
         };
         let nodes: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
         let confdir = Confdir::new(&format!("nodes = [{}]\n{extra}", nodes.join(", ")));
-        confdir.resource(
-            "nginx.toml",
-            &format!(
-                "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n{commands}",
-                dest.display()
-            ),
-        );
+        confdir.resource("nginx.toml", &upstreams_resource(&dest, &commands));
         Setup {
             confdir,
             dest,
@@ -305,10 +299,7 @@ fn sigterm_during_a_burst_leaves_a_complete_file_and_exits_zero() {
     // A slow reload: SIGTERM is likely to land mid-apply.
     std::fs::write(
         s.confdir.path().join("conf.d/nginx.toml"),
-        format!(
-            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\ncheck_cmd = \"sleep 0.05\"\n",
-            s.dest.display()
-        ),
+        upstreams_resource(&s.dest, "check_cmd = \"sleep 0.05\"\n"),
     )
     .expect("resource");
     let mut d = s.confdir.daemon(&[]);
@@ -398,10 +389,9 @@ fn a_failed_apply_is_retried_without_a_new_change() {
     std::fs::write(&gate, "").expect("gate");
     std::fs::write(
         s.confdir.path().join("conf.d/nginx.toml"),
-        format!(
-            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\ncheck_cmd = \"test ! -e {}\"\n",
-            s.dest.display(),
-            gate.display()
+        upstreams_resource(
+            &s.dest,
+            &format!("check_cmd = \"test ! -e {}\"\n", gate.display()),
         ),
     )
     .expect("resource");
@@ -527,12 +517,13 @@ fn a_failed_reload_is_retried_even_though_the_file_is_in_place() {
     std::fs::write(&gate, "").expect("gate");
     std::fs::write(
         s.confdir.path().join("conf.d/nginx.toml"),
-        format!(
-            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n\
-             reload_cmd = \"test ! -e {} && echo reload >> {}\"\n",
-            s.dest.display(),
-            gate.display(),
-            s.reloads.display()
+        upstreams_resource(
+            &s.dest,
+            &format!(
+                "reload_cmd = \"test ! -e {} && echo reload >> {}\"\n",
+                gate.display(),
+                s.reloads.display()
+            ),
         ),
     )
     .expect("resource");

@@ -33,11 +33,12 @@ impl World {
         ));
         confdir.resource(
             "nginx.toml",
-            &format!(
-                "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n\
-                 check_cmd = \"{check}\"\nreload_cmd = \"echo reload >> {} && {reload}\"\n",
-                dest.display(),
-                reloads.display()
+            &upstreams_resource(
+                &dest,
+                &format!(
+                    "check_cmd = \"{check}\"\nreload_cmd = \"echo reload >> {} && {reload}\"\n",
+                    reloads.display()
+                ),
             ),
         );
         World {
@@ -303,13 +304,7 @@ fn file_backend_renders_an_etcdctl_dump_and_yaml() {
 
     let dest = tmp.path().join("upstreams.conf");
     let confdir = Confdir::new("backend = \"file\"\n");
-    confdir.resource(
-        "nginx.toml",
-        &format!(
-            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n",
-            dest.display()
-        ),
-    );
+    confdir.resource("nginx.toml", &upstreams_resource(&dest, ""));
     let out = confdir.run(&[
         "-onetime",
         "-file",
@@ -334,13 +329,7 @@ fn unreachable_etcd_is_a_prompt_error_naming_the_endpoints() {
     let port = free_port();
     let confdir = Confdir::new(&format!("nodes = [\"http://127.0.0.1:{port}\"]\n"));
     let dest = confdir.path().join("out.conf");
-    confdir.resource(
-        "nginx.toml",
-        &format!(
-            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n",
-            dest.display()
-        ),
-    );
+    confdir.resource("nginx.toml", &upstreams_resource(&dest, ""));
     let start = Instant::now();
     let out = confdir.run(&["--onetime"]);
     assert!(
@@ -419,11 +408,7 @@ fn sync_only_writes_files_and_runs_no_command() {
     let dest = confdir.path().join("upstreams.conf");
     confdir.resource(
         "nginx.toml",
-        &format!(
-            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n\
-             check_cmd = \"exit 1\"\nreload_cmd = \"exit 1\"\n",
-            dest.display()
-        ),
+        &upstreams_resource(&dest, "check_cmd = \"exit 1\"\nreload_cmd = \"exit 1\"\n"),
     );
     let file = keys.to_str().expect("utf-8");
     let out = confdir.run(&["--onetime", "-sync-only", "--file", file]);
@@ -448,13 +433,7 @@ fn more_keys_than_one_range_page_are_all_read_at_one_revision() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dest = tmp.path().join("upstreams.conf");
     let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
-    confdir.resource(
-        "nginx.toml",
-        &format!(
-            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n",
-            dest.display()
-        ),
-    );
+    confdir.resource("nginx.toml", &upstreams_resource(&dest, ""));
     let out = confdir.run(&["--onetime"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(&dest).expect("dest");

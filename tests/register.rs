@@ -412,9 +412,9 @@ fn a_rolling_restart_through_nginx_loses_no_request() {
     let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
     confdir.resource(
         "nginx.toml",
-        &format!(
-            "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\ncheck_cmd = \"{check}\"\nreload_cmd = \"{reload}\"\n",
-            upstreams.display()
+        &upstreams_resource(
+            &upstreams,
+            &format!("check_cmd = \"{check}\"\nreload_cmd = \"{reload}\"\n"),
         ),
     );
     let _daemon = confdir.daemon(&[]);

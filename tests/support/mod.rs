@@ -488,6 +488,15 @@ impl Confdir {
     }
 }
 
+/// A conf.d resource rendering the shipped nginx template over every key into `dest`, plus
+/// `extra` TOML lines (check_cmd, reload_cmd, …).
+pub fn upstreams_resource(dest: &Path, extra: &str) -> String {
+    format!(
+        "[template]\nsrc = \"nginx-upstreams.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n{extra}",
+        dest.display()
+    )
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
