@@ -1,5 +1,10 @@
-//! `confd-rs --onetime` over 10,000 instance keys (1,000 services × 10) in a real etcd:
-//! wall time and peak RSS of the process. Run: `cargo bench --bench onetime`.
+//! `confd-rs --onetime` against a real etcd: wall time and peak RSS of the process, and the CPU
+//! time etcd spends serving it. Three layouts:
+//! - 10,000 keys (1,000 services × 10) rendered by the shipped template, one resource;
+//! - 100,000 keys (10,000 services × 10), the same;
+//! - 1,000 per-app resources (one conf.d file and one prefix per service) over 10,000 keys.
+//!
+//! Run: `cargo bench --bench onetime`.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -10,47 +15,85 @@ use std::time::{Duration, Instant};
 use nix::libc;
 use support::{upstreams_resource, Confdir, Etcd, BIN};
 
-const SERVICES: usize = 1000;
 const PER_SERVICE: usize = 10;
 const RUNS: usize = 20;
 
 fn main() {
     let etcd = Etcd::start();
-    etcd.load_instances(SERVICES * PER_SERVICE);
+    etcd.load_instances(1_000 * PER_SERVICE);
+    one_resource(&etcd, "10,000 keys (1,000 services x 10), one resource");
+    per_app_resources(&etcd, 1_000);
+    drop(etcd);
+
+    let etcd = Etcd::start();
+    etcd.load_instances(10_000 * PER_SERVICE);
+    one_resource(&etcd, "100,000 keys (10,000 services x 10), one resource");
+}
+
+fn one_resource(etcd: &Etcd, title: &str) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dest = tmp.path().join("upstreams.conf");
     let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
     confdir.resource("nginx.toml", &upstreams_resource(&dest, ""));
+    report(title, etcd, &confdir);
+}
 
-    let (first, first_rss) = time_run(&confdir);
-    let lines = std::fs::read_to_string(&dest)
-        .expect("dest")
-        .lines()
-        .count();
-    let runs: Vec<(Duration, i64)> = (0..RUNS).map(|_| time_run(&confdir)).collect();
-    let mut unchanged: Vec<Duration> = runs.iter().map(|r| r.0).collect();
-    unchanged.sort();
-    let rss_kib = runs
-        .iter()
-        .map(|r| r.1)
-        .chain([first_rss])
-        .max()
-        .unwrap_or(0);
-
-    println!(
-        "onetime over {} keys ({SERVICES} services x {PER_SERVICE}), {lines} lines rendered",
-        SERVICES * PER_SERVICE
+/// The origin team's layout: one resource (conf.d file + template) per app, each reading its
+/// own prefix.
+fn per_app_resources(etcd: &Etcd, apps: usize) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
+    for s in 0..apps {
+        let app = format!("svc{s:04}_PRE");
+        let template = format!("{app}.tmpl");
+        // `prefix` makes the app's keys relative; the template names its app literally, as the
+        // origin team's generated templates did.
+        let text = format!(
+            "upstream {app} {{\n{{% for s in getvs(\"/*\") %}}    server {{{{ s }}}};\n{{% endfor %}}}}\n"
+        );
+        confdir.template(&template, &text).resource(
+            &format!("{app}.toml"),
+            &format!(
+                "[template]\nsrc = \"{template}\"\ndest = \"{}\"\nprefix = \"/{app}\"\nkeys = [\"/\"]\n",
+                tmp.path().join(format!("{app}.conf")).display()
+            ),
+        );
+    }
+    report(
+        &format!("{apps} per-app resources over {} keys", apps * PER_SERVICE),
+        etcd,
+        &confdir,
     );
-    println!("  first run (render + write):   {:>7.1} ms", ms(first));
+}
+
+fn report(title: &str, etcd: &Etcd, confdir: &Confdir) {
+    let first = time_run(etcd, confdir);
+    let runs: Vec<Run> = (0..RUNS).map(|_| time_run(etcd, confdir)).collect();
+    let mut wall: Vec<Duration> = runs.iter().map(|r| r.wall).collect();
+    wall.sort();
+    let mut etcd_cpu: Vec<Duration> = runs.iter().map(|r| r.etcd_cpu).collect();
+    etcd_cpu.sort();
+    let rss_kib = runs.iter().map(|r| r.rss_kib).chain([first.rss_kib]).max();
+    println!("onetime, {title}");
+    println!(
+        "  first run (render + write):   {:>7.1} ms  (etcd CPU {:.0} ms)",
+        ms(first.wall),
+        ms(first.etcd_cpu)
+    );
     println!(
         "  unchanged runs (n={RUNS}):      min {:.1} ms  median {:.1} ms  max {:.1} ms",
-        ms(unchanged[0]),
-        ms(unchanged[RUNS / 2]),
-        ms(unchanged[RUNS - 1])
+        ms(wall[0]),
+        ms(wall[RUNS / 2]),
+        ms(wall[RUNS - 1])
+    );
+    println!(
+        "  etcd CPU per run:              median {:.0} ms  max {:.0} ms (10 ms ticks)",
+        ms(etcd_cpu[RUNS / 2]),
+        ms(etcd_cpu[RUNS - 1])
     );
     println!(
         "  peak RSS:                      {:>7.1} MB",
-        rss_kib as f64 / 1024.0
+        rss_kib.unwrap_or(0) as f64 / 1024.0
     );
 }
 
@@ -58,9 +101,17 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Wall time and peak RSS (KiB) of one `confd-rs --onetime`, measured by wait4 on that child alone.
+struct Run {
+    wall: Duration,
+    rss_kib: i64,
+    etcd_cpu: Duration,
+}
+
+/// One `confd-rs --onetime`: wall time and peak RSS (KiB) measured by wait4 on that child alone,
+/// and the CPU time etcd used meanwhile.
 #[allow(clippy::zombie_processes)] // reaped by wait4, which clippy does not see
-fn time_run(confdir: &Confdir) -> (Duration, i64) {
+fn time_run(etcd: &Etcd, confdir: &Confdir) -> Run {
+    let etcd_before = etcd.cpu_time();
     let start = Instant::now();
     let child = Command::new(BIN)
         .arg("--confdir")
@@ -73,10 +124,14 @@ fn time_run(confdir: &Confdir) -> (Duration, i64) {
     // SAFETY: plain syscall on our own child's pid with valid out-pointers.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    let took = start.elapsed();
+    let wall = start.elapsed();
     assert!(
         pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "confd-rs --onetime failed"
     );
-    (took, usage.ru_maxrss)
+    Run {
+        wall,
+        rss_kib: usage.ru_maxrss,
+        etcd_cpu: etcd.cpu_time().saturating_sub(etcd_before),
+    }
 }

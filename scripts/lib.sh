@@ -1,6 +1,6 @@
 # Shared by scripts/demo.sh and scripts/test.sh (sourced, not run).
 
-PACKAGES="build-essential protobuf-compiler libprotobuf-dev etcd-server etcd-client nginx supervisor"
+PACKAGES="build-essential protobuf-compiler libprotobuf-dev etcd-server etcd-client nginx supervisor openssl"
 
 # Installs the Debian packages the build and the tests need, when any is missing.
 ensure_packages() {

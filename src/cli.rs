@@ -82,9 +82,12 @@ pub struct Cli {
     /// etcd user (with --password)
     #[arg(long, global = true)]
     pub username: Option<String>,
-    /// etcd password
+    /// etcd password. Visible in `ps`: prefer --password-file or $CONFD_PASSWORD
     #[arg(long, global = true)]
     pub password: Option<String>,
+    /// Read the etcd password from this file (one trailing newline is ignored)
+    #[arg(long, value_name = "FILE", global = true, conflicts_with = "password")]
+    pub password_file: Option<PathBuf>,
     /// confd's switch for etcd user/password auth; accepted for compatibility (a username enables it)
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub basic_auth: Option<bool>,
@@ -144,9 +147,13 @@ pub struct RegisterArgs {
     /// On SIGTERM: seconds between removing the key and stopping COMMAND, for every nginx to reload
     #[arg(long, default_value_t = 0.0, value_name = "SECS")]
     pub drain: f64,
-    /// At start, keep retrying an unreachable etcd instead of failing
-    #[arg(long)]
+    /// Start COMMAND only once etcd answers (a signal still stops the wait at once). By default
+    /// COMMAND starts at once and is registered when etcd becomes reachable
+    #[arg(long, conflicts_with = "require_etcd")]
     pub wait_for_etcd: bool,
+    /// Exit 3 without starting COMMAND when etcd is unreachable at start
+    #[arg(long)]
+    pub require_etcd: bool,
     /// The instance to run (its exit code becomes ours)
     #[arg(
         trailing_var_arg = true,

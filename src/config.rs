@@ -101,10 +101,37 @@ pub enum Backend {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EtcdConfig {
+    /// Every member, in the order given; which one serves is decided at connect time.
     pub nodes: Vec<String>,
-    pub user: Option<(String, String)>,
+    pub user: Option<Credentials>,
     pub tls: Option<TlsFiles>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: String,
+    pub password: Secret,
+}
+
+/// A password: its `Debug` never shows it, so no log line or error can carry it by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The environment variable holding the etcd password; removed from every command confd-rs
+/// starts (check, reload, the registered instance), so it goes no further than confd-rs.
+pub const PASSWORD_ENV: &str = "CONFD_PASSWORD";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsFiles {
@@ -426,19 +453,61 @@ fn etcd_config(cli: &Cli, file: &ConfdToml) -> Result<EtcdConfig, ConfigError> {
     let tls = (tls.cert.is_some() || tls.ca.is_some()).then_some(tls);
     // confd only sends credentials with basic_auth = true; confd-rs sends them unless it is false.
     let basic_auth = cli.basic_auth.or(file.basic_auth).unwrap_or(true);
-    let user = match (
-        cli.username.clone().or(file.username.clone()),
-        cli.password.clone().or(file.password.clone()),
-    ) {
-        (Some(u), Some(p)) => basic_auth.then_some((u, p)),
+    let user = cli
+        .username
+        .clone()
+        .or(file.username.clone())
+        .or_else(|| std::env::var("CONFD_USERNAME").ok());
+    let user = match (user, password(cli, file)?) {
+        (Some(user), Some(password)) => basic_auth.then_some(Credentials { user, password }),
         (None, None) => None,
-        _ => {
+        (Some(_), None) => {
+            return Err(ConfigError::Flag(format!(
+                "etcd username given without a password: set --password-file, {PASSWORD_ENV} or password"
+            )))
+        }
+        (None, Some(_)) => {
             return Err(ConfigError::Flag(
-                "username and password must be given together".into(),
+                "etcd password given without a username: set --username or username".into(),
             ))
         }
     };
     Ok(EtcdConfig { nodes, user, tls })
+}
+
+/// The etcd password: --password, --password-file, confd.toml's `password`, then
+/// $CONFD_PASSWORD (flag > file > environment, as everywhere else).
+fn password(cli: &Cli, file: &ConfdToml) -> Result<Option<Secret>, ConfigError> {
+    if let Some(p) = &cli.password {
+        return Ok(Some(Secret(p.clone())));
+    }
+    if let Some(path) = &cli.password_file {
+        return read_password_file(path).map(Some);
+    }
+    if let Some(p) = &file.password {
+        return Ok(Some(Secret(p.clone())));
+    }
+    Ok(std::env::var(PASSWORD_ENV)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(Secret))
+}
+
+fn read_password_file(path: &Path) -> Result<Secret, ConfigError> {
+    let text = fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.to_owned(),
+        error,
+    })?;
+    // One trailing newline is how `echo secret > file` writes it, not part of the password.
+    let p = text.strip_suffix('\n').unwrap_or(&text);
+    let p = p.strip_suffix('\r').unwrap_or(p);
+    if p.is_empty() {
+        return Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            message: "the password file is empty".into(),
+        });
+    }
+    Ok(Secret(p.to_owned()))
 }
 
 fn load_resources(

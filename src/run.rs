@@ -124,7 +124,11 @@ pub async fn apply_batch(
 
 fn render_resource(res: &Resource, snap: &Snapshot) -> anyhow::Result<(String, usize)> {
     let name = res.src.display().to_string();
-    let rendered = render::render(&name, &res.template, snap.view(&res.prefix, &res.keys))?;
+    let (keys, refused) = snap.view(&res.prefix, &res.keys);
+    for key in &refused {
+        tracing::warn!(resource = %res.name, key = ?key, "key left out: its path is not clean");
+    }
+    let rendered = render::render(&name, &res.template, keys)?;
     for msg in &rendered.dropped {
         tracing::error!(resource = %res.name, "{msg}");
     }

@@ -292,6 +292,36 @@ fn invalid_values_are_left_out_and_named_and_an_empty_service_stays_valid() {
 }
 
 #[test]
+fn keys_with_dot_segments_are_refused_not_cleaned_into_another_service() {
+    let w = World::new();
+    w.etcd.put("/search_PRE/10.0.0.1-80", "10.0.0.1:80");
+    w.etcd.put("/search_PRE/zz/../10.0.0.1-80", "6.6.6.7:80");
+    w.etcd
+        .put("/attacker_PRE/../search_PRE/6.6.6.6-80", "6.6.6.6:80");
+    let _nginx = Nginx::start(&w.prefix, w.port);
+    let out = w.confdir.run(&["--onetime"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = w.dest_text();
+    assert!(
+        text.contains(&upstream("search_PRE", &["10.0.0.1:80".to_string()])),
+        "{text}"
+    );
+    assert!(!text.contains("6.6.6."), "{text}");
+    let err = stderr(&out);
+    for key in [
+        "/attacker_PRE/../search_PRE/6.6.6.6-80",
+        "/search_PRE/zz/../10.0.0.1-80",
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains("key left out: its path is not clean")
+                    && l.contains(&format!("key=\"{key}\""))),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn file_backend_renders_an_etcdctl_dump_and_yaml() {
     let etcd = Etcd::start();
     etcd.put("/search_PRE/172.18.100.31-86", "172.18.100.31:86");
@@ -340,7 +370,9 @@ fn unreachable_etcd_is_a_prompt_error_naming_the_endpoints() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("etcd unreachable at http://127.0.0.1:{port}")),
+        err.contains(&format!(
+            "etcd unreachable: http://127.0.0.1:{port}: Connection refused"
+        )),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "one line: {err}");

@@ -345,7 +345,15 @@ fn bad_input_fails_at_once_and_leaves_no_key() {
 
     etcd.kill();
     let start = Instant::now();
-    let out = run(&["--node", &node, "--key", "/reg/bad", "--value", "v"]);
+    let out = run(&[
+        "--node",
+        &node,
+        "--key",
+        "/reg/bad",
+        "--value",
+        "v",
+        "--require-etcd",
+    ]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         start.elapsed() < Duration::from_secs(10),
@@ -354,7 +362,7 @@ fn bad_input_fails_at_once_and_leaves_no_key() {
     );
     assert_eq!(
         stderr(&out),
-        format!("confd-rs: error: etcd unreachable at {node}: Connection refused (os error 111)\n")
+        format!("confd-rs: error: etcd unreachable: {node}: Connection refused (os error 111)\n")
     );
 
     // --wait-for-etcd keeps trying instead, and registers once etcd is there.

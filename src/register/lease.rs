@@ -4,22 +4,29 @@
 
 use std::time::Duration;
 
-use etcd_client::{Client, LeaseKeepAliveStream, LeaseKeeper, PutOptions};
+use etcd_client::{LeaseKeepAliveStream, LeaseKeeper, PutOptions};
 
 use super::spec::Spec;
 use crate::config::EtcdConfig;
-use crate::store::etcd::{classify, unreachable, EtcdStore};
+use crate::store::etcd::{unreachable, Cluster, EtcdStore};
 use crate::store::StoreError;
 
+/// Each lease call is bounded tighter than the store's RPCs: a keep-alive that waits longer
+/// risks the TTL, and SIGTERM's revoke should not hold the instance's exit.
 const RPC_TIMEOUT: Duration = Duration::from_secs(2);
 const RETRY: Duration = Duration::from_millis(500);
 
 pub struct Registration {
-    client: Client,
-    endpoints: String,
+    cluster: Cluster,
+    /// The member we talk to; None until reached, and again after it failed.
+    store: Option<EtcdStore>,
     key: String,
     value: String,
     ttl: i64,
+    /// A lease granted for the key, whether or not the put that follows has landed yet, so
+    /// that deregistering revokes it either way.
+    granted: Option<i64>,
+    /// The lease the key was put with: registered.
     lease: Option<i64>,
     keeper: Option<(LeaseKeeper, LeaseKeepAliveStream)>,
     /// Whether the last attempt worked; None before the first.
@@ -27,43 +34,41 @@ pub struct Registration {
 }
 
 impl Registration {
-    /// Connects and checks that etcd answers (a bounded error otherwise), or with `wait` keeps
-    /// retrying until it does.
-    pub async fn connect(
-        cfg: &EtcdConfig,
-        spec: &Spec,
-        ttl: i64,
-        wait: bool,
-    ) -> Result<Registration, StoreError> {
-        let mut logged = false;
-        let store = loop {
-            let attempt = async {
-                let mut store = EtcdStore::connect(cfg).await?;
-                store.header().await?;
-                Ok::<_, StoreError>(store)
-            };
-            match attempt.await {
-                Ok(store) => break store,
-                Err(e) if wait => {
-                    if !logged {
-                        tracing::warn!("{e}; waiting for etcd (--wait-for-etcd)");
-                        logged = true;
-                    }
-                    tokio::time::sleep(RETRY).await;
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        Ok(Registration {
-            client: store.client(),
-            endpoints: store.endpoints().to_owned(),
+    /// Nothing is contacted yet: etcd is reached by [`reach`](Self::reach) or the first
+    /// [`maintain`](Self::maintain).
+    pub fn new(cfg: &EtcdConfig, spec: &Spec, ttl: i64) -> Registration {
+        Registration {
+            cluster: Cluster::new(cfg.clone()),
+            store: None,
             key: spec.key.clone(),
             value: spec.value.clone(),
             ttl,
+            granted: None,
             lease: None,
             keeper: None,
             up: None,
-        })
+        }
+    }
+
+    /// Connects to a member that serves, or says why none does.
+    pub async fn reach(&mut self) -> Result<&mut EtcdStore, StoreError> {
+        let store = match self.store.take() {
+            Some(store) => store,
+            None => self.cluster.connect().await?,
+        };
+        Ok(self.store.insert(store))
+    }
+
+    /// Retries [`reach`](Self::reach) until a member serves; logged once.
+    pub async fn wait_until_reachable(&mut self) {
+        let mut logged = false;
+        while let Err(e) = self.reach().await {
+            if !logged {
+                tracing::warn!("{e}; waiting for etcd (--wait-for-etcd)");
+                logged = true;
+            }
+            tokio::time::sleep(RETRY).await;
+        }
     }
 
     pub fn is_registered(&self) -> bool {
@@ -78,7 +83,8 @@ impl Registration {
         }
     }
 
-    /// Registers, or keeps the registration alive.
+    /// Registers, or keeps the registration alive. Safe to cancel at any await: a lease granted
+    /// is remembered before the put, so it is revoked (or expires) either way.
     pub async fn maintain(&mut self) {
         let result = match self.lease {
             None => self.grant_and_put().await,
@@ -92,26 +98,53 @@ impl Registration {
             Ok(()) => {}
             Err(e) => {
                 if self.up != Some(false) {
-                    tracing::error!("{e}; retrying");
+                    tracing::error!(
+                        "{e}; the instance runs, and is registered once etcd is reachable"
+                    );
                     self.up = Some(false);
                 }
                 self.keeper = None;
+                if matches!(e, StoreError::Unreachable(_)) {
+                    // Another member may serve: the next attempt connects afresh.
+                    self.store = None;
+                    self.cluster.failed();
+                }
             }
         }
     }
 
     async fn grant_and_put(&mut self) -> Result<(), StoreError> {
-        let grant = bounded(&self.endpoints, self.client.lease_grant(self.ttl, None)).await?;
-        let id = grant.id();
-        let opts = PutOptions::new().with_lease(id);
-        bounded(
-            &self.endpoints,
-            self.client
-                .put(self.key.as_str(), self.value.as_str(), Some(opts)),
-        )
-        .await?;
-        self.lease = Some(id);
-        Ok(())
+        let ttl = self.ttl;
+        let id = match self.granted {
+            Some(id) => id,
+            None => {
+                let store = self.reach().await?;
+                let mut client = store.client();
+                let grant = bounded(store, client.lease_grant(ttl, None)).await?;
+                self.granted = Some(grant.id());
+                grant.id()
+            }
+        };
+        let (key, value) = (self.key.clone(), self.value.clone());
+        let store = self.reach().await?;
+        let mut client = store.client();
+        let put = client.put(key.as_str(), value, Some(PutOptions::new().with_lease(id)));
+        match bounded(store, put).await {
+            Ok(_) => {
+                self.lease = Some(id);
+                Ok(())
+            }
+            Err(StoreError::LeaseNotFound) => {
+                self.granted = None;
+                Err(StoreError::LeaseNotFound)
+            }
+            Err(StoreError::Denied { endpoint, user, .. }) => Err(StoreError::Denied {
+                endpoint,
+                user,
+                what: format!("write {key:?}"),
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     /// Renews the lease. A lost lease (expired during an outage, or etcd rebuilt) answers ttl 0
@@ -119,9 +152,10 @@ impl Registration {
     async fn keep_alive(&mut self, id: i64) -> Result<(), StoreError> {
         match self.renew(id).await {
             Ok(true) => Ok(()),
-            Ok(false) | Err(StoreError::Etcd { .. }) => {
+            Ok(false) | Err(StoreError::LeaseNotFound) => {
                 tracing::warn!(key = %self.key, "lease lost; registering again");
                 self.lease = None;
+                self.granted = None;
                 self.keeper = None;
                 self.grant_and_put().await
             }
@@ -131,8 +165,13 @@ impl Registration {
 
     /// Whether the lease is still alive after one keep-alive round trip.
     async fn renew(&mut self, id: i64) -> Result<bool, StoreError> {
+        self.reach().await?;
+        let Some(store) = &self.store else {
+            return Ok(false);
+        };
         if self.keeper.is_none() {
-            self.keeper = Some(bounded(&self.endpoints, self.client.lease_keep_alive(id)).await?);
+            let mut client = store.client();
+            self.keeper = Some(bounded(store, client.lease_keep_alive(id)).await?);
         }
         let Some((keeper, stream)) = &mut self.keeper else {
             return Ok(false);
@@ -141,7 +180,7 @@ impl Registration {
             keeper.keep_alive().await?;
             stream.message().await
         };
-        let resp = bounded(&self.endpoints, round_trip).await?;
+        let resp = bounded(store, round_trip).await?;
         Ok(resp.is_some_and(|r| r.ttl() > 0))
     }
 
@@ -149,8 +188,16 @@ impl Registration {
     /// with the lease within the TTL.
     pub async fn deregister(&mut self) {
         self.keeper = None;
-        let Some(id) = self.lease.take() else { return };
-        match bounded(&self.endpoints, self.client.lease_revoke(id)).await {
+        self.lease = None;
+        let Some(id) = self.granted.take() else {
+            return;
+        };
+        let Some(store) = &self.store else {
+            tracing::warn!(key = %self.key, ttl = self.ttl, "etcd unreachable; the key expires with its lease");
+            return;
+        };
+        let mut client = store.client();
+        match bounded(store, client.lease_revoke(id)).await {
             Ok(_) => tracing::info!(key = %self.key, "deregistered"),
             Err(e) => {
                 tracing::warn!(key = %self.key, ttl = self.ttl, "{e}; the key expires with its lease")
@@ -159,13 +206,18 @@ impl Registration {
     }
 }
 
-/// One etcd call, bounded: an unreachable etcd is an error within RPC_TIMEOUT, never a hang.
+/// One lease call, bounded by [`RPC_TIMEOUT`].
 async fn bounded<T>(
-    endpoints: &str,
+    store: &EtcdStore,
     call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
 ) -> Result<T, StoreError> {
     tokio::time::timeout(RPC_TIMEOUT, call)
         .await
-        .map_err(|_| unreachable(endpoints, "timed out"))?
-        .map_err(|e| classify(endpoints, e))
+        .map_err(|_| {
+            unreachable(
+                store.endpoint(),
+                &format!("no answer within {RPC_TIMEOUT:?}"),
+            )
+        })?
+        .map_err(|e| store.classify(e))
 }

@@ -43,7 +43,21 @@ pub fn main(cli: &Cli, args: &RegisterArgs) -> anyhow::Result<u8> {
         .context("cannot start the async runtime")?;
     rt.block_on(async {
         let mut signals = Signals::install()?;
-        let reg = Registration::connect(&etcd, &spec, args.ttl, args.wait_for_etcd).await?;
+        let mut reg = Registration::new(&etcd, &spec, args.ttl);
+        if args.require_etcd {
+            reg.reach().await?;
+        } else if args.wait_for_etcd {
+            loop {
+                tokio::select! {
+                    biased;
+                    sig = signals.recv() => if sig != Sig::Hup {
+                        tracing::info!("{sig:?} while waiting for etcd: exiting");
+                        return Ok(0);
+                    },
+                    () = reg.wait_until_reachable() => break,
+                }
+            }
+        }
         let child = match args.command.is_empty() {
             true => None,
             false => Some(child::spawn(
@@ -78,9 +92,8 @@ impl Agent {
         let mut next_probe = Instant::now();
         loop {
             tokio::select! {
-                sig = signals.recv() => match sig {
-                    Sig::Hup => self.forward(nix::sys::signal::Signal::SIGHUP),
-                    stop => return Ok(self.stop(stop, signals).await),
+                sig = signals.recv() => if let Some(code) = self.on_signal(sig, signals).await {
+                    return Ok(code);
                 },
                 code = wait(&mut self.child) => {
                     tracing::info!(code, "instance exited");
@@ -88,7 +101,18 @@ impl Agent {
                     return Ok(code);
                 }
                 _ = tokio::time::sleep_until(next_probe), if self.health.is_checked() => {
-                    let healthy = self.health.probe().await;
+                    let healthy = tokio::select! {
+                        biased;
+                        sig = signals.recv() => Err(sig),
+                        healthy = self.health.probe() => Ok(healthy),
+                    };
+                    let healthy = match healthy {
+                        Ok(h) => h,
+                        Err(sig) => match self.on_signal(sig, signals).await {
+                            Some(code) => return Ok(code),
+                            None => continue,
+                        },
+                    };
                     if !healthy && self.reg.is_registered() {
                         self.reg.deregister().await;
                     } else if healthy && !self.reg.is_registered() {
@@ -98,11 +122,33 @@ impl Agent {
                 }
                 _ = tokio::time::sleep_until(next_lease) => {
                     if self.health.is_healthy() {
-                        self.reg.maintain().await;
+                        // etcd may be slow or down: a signal must not wait for it.
+                        let interrupted = tokio::select! {
+                            biased;
+                            sig = signals.recv() => Some(sig),
+                            () = self.reg.maintain() => None,
+                        };
+                        if let Some(sig) = interrupted {
+                            match self.on_signal(sig, signals).await {
+                                Some(code) => return Ok(code),
+                                None => continue,
+                            }
+                        }
                     }
                     next_lease = Instant::now() + self.reg.next_tick();
                 }
             }
+        }
+    }
+
+    /// SIGHUP goes to the instance; SIGTERM/SIGINT stop, with the exit code to return.
+    async fn on_signal(&mut self, sig: Sig, signals: &mut Signals) -> Option<u8> {
+        match sig {
+            Sig::Hup => {
+                self.forward(nix::sys::signal::Signal::SIGHUP);
+                None
+            }
+            stop => Some(self.stop(stop, signals).await),
         }
     }
 

@@ -1,140 +1,319 @@
-//! etcd v3: consistent multi-prefix reads (every prefix at the revision of the first read).
+//! etcd v3: one member at a time, failing over between them; every prefix read at one revision.
+//!
+//! etcd-client balances one channel over all endpoints and does not skip a dead one, so a
+//! [`Cluster`] connects to each member on its own instead: the member that worked last is tried
+//! first, the others after it, each with a short timeout.
 
 use std::time::Duration;
 
 use etcd_client::{
-    Certificate, Client, ConnectOptions, GetOptions, Identity, TlsOptions, WatchOptions,
-    WatchStream,
+    Certificate, Client, ConnectOptions, GetOptions, Identity, KvClient, TlsOptions, Txn, TxnOp,
+    TxnOpResponse, WatchClient, WatchOptions, WatchStream,
 };
 
-use super::{Snapshot, StoreError};
+use super::{tls, Snapshot, StoreError};
 use crate::config::{EtcdConfig, TlsFiles};
 
-/// Connecting is lazy in etcd-client; every RPC is bounded instead, so a dead etcd is an error
-/// naming the endpoints within this time, never a hang.
+/// A member that does not accept a TCP connection within this time is skipped.
+const MEMBER_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Connect, authenticate and one linearizable read: a member that cannot do all three within
+/// this time (no leader, overloaded, blackholed) is skipped.
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Every other RPC: a dead member is an error within this time, never a hang. Longer than
+/// MEMBER_TIMEOUT because a snapshot of 100,000 keys is one request.
 const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+/// HTTP/2 pings: a member that dies without closing the connection is noticed within 15 s.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// etcd sends up to 2 GiB (its gRPC send limit is MaxInt32); tonic would refuse anything over
+/// 4 MiB, i.e. five 1 MiB values.
+const MAX_MESSAGE: usize = i32::MAX as usize;
+/// etcd's default --max-txn-ops: at most this many ranges ride in one transaction.
+const TXN_OPS: usize = 128;
 // gRPC status codes (etcd-client does not re-export tonic's Code).
 const GRPC_DEADLINE_EXCEEDED: i32 = 4;
+const GRPC_NOT_FOUND: i32 = 5;
+const GRPC_PERMISSION_DENIED: i32 = 7;
 const GRPC_UNAVAILABLE: i32 = 14;
-/// Keys per range request: well under gRPC's 4 MiB response cap even with long values.
-const PAGE: i64 = 5_000;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const GRPC_UNAUTHENTICATED: i32 = 16;
 
+/// How a permission error names the user when none was configured.
+const NO_USER: &str = "(no user)";
+
+/// The members of one etcd cluster, and which of them served last.
+pub struct Cluster {
+    cfg: EtcdConfig,
+    preferred: usize,
+}
+
+impl Cluster {
+    pub fn new(cfg: EtcdConfig) -> Cluster {
+        Cluster { cfg, preferred: 0 }
+    }
+
+    /// Connects to the first member that serves, starting with the one that served last. The
+    /// error names every member with its own cause. Wrong credentials or a missing permission
+    /// are the same on every member, so they end the search.
+    pub async fn connect(&mut self) -> Result<EtcdStore, StoreError> {
+        let n = self.cfg.nodes.len();
+        let mut causes = Vec::with_capacity(n);
+        for i in 0..n {
+            let at = (self.preferred + i) % n;
+            match connect_member(&self.cfg, &self.cfg.nodes[at]).await {
+                Ok(store) => {
+                    self.preferred = at;
+                    return Ok(store);
+                }
+                Err(StoreError::Unreachable(cause)) => causes.push(cause),
+                Err(other) => return Err(other),
+            }
+        }
+        Err(StoreError::Unreachable(causes.join("; ")))
+    }
+
+    /// The member that served last has failed: start with the next one.
+    pub fn failed(&mut self) {
+        self.preferred = (self.preferred + 1) % self.cfg.nodes.len().max(1);
+    }
+}
+
+async fn connect_member(cfg: &EtcdConfig, endpoint: &str) -> Result<EtcdStore, StoreError> {
+    let user = cfg.user.as_ref().map(|c| c.user.clone());
+    let mut opts = ConnectOptions::new()
+        .with_connect_timeout(MEMBER_CONNECT_TIMEOUT)
+        .with_timeout(RPC_TIMEOUT)
+        .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
+        // A member cut off from its cluster must fail our watch, not keep it silently stale.
+        .with_require_leader(true)
+        // An expired auth token is renewed, not the end of updates.
+        .with_auto_token_refresh(true);
+    if let Some(c) = &cfg.user {
+        opts = opts.with_user(c.user.clone(), c.password.expose());
+    }
+    if let Some(files) = &cfg.tls {
+        opts = opts.with_tls(tls_options(files)?);
+    }
+    let attempt = async {
+        // Authenticates when a user is set; otherwise lazy, and the read below is the probe.
+        let client = Client::connect([endpoint], Some(opts))
+            .await
+            .map_err(|e| classify(endpoint, user.as_deref(), e))?;
+        let mut store = EtcdStore::new(client, endpoint, user.clone());
+        store.header().await?;
+        Ok(store)
+    };
+    let result = tokio::time::timeout(MEMBER_TIMEOUT, attempt)
+        .await
+        .unwrap_or_else(|_| {
+            Err(unreachable(
+                endpoint,
+                &format!("no answer within {MEMBER_TIMEOUT:?}"),
+            ))
+        });
+    match result {
+        Err(StoreError::Unreachable(cause)) if !refused_or_silent(&cause) => {
+            let (at, files) = (endpoint.to_owned(), cfg.tls.clone());
+            let diagnosis = tokio::task::spawn_blocking(move || tls::diagnose(&at, files.as_ref()))
+                .await
+                .ok()
+                .flatten();
+            Err(match diagnosis {
+                Some(why) => unreachable(endpoint, &why),
+                None => StoreError::Unreachable(cause),
+            })
+        }
+        other => other,
+    }
+}
+
+/// Causes that say nothing about TLS: nobody listens, or nobody answers.
+fn refused_or_silent(cause: &str) -> bool {
+    cause.contains("Connection refused") || cause.contains("no answer within")
+}
+
+/// A connection to one member.
 pub struct EtcdStore {
     client: Client,
-    endpoints: String,
+    kv: KvClient,
+    watch: WatchClient,
+    who: Who,
+}
+
+/// Whom a request went to, as errors name it.
+struct Who {
+    endpoint: String,
+    user: Option<String>,
+}
+
+impl Who {
+    /// One RPC, bounded and classified.
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(RPC_TIMEOUT, call)
+            .await
+            .map_err(|_| unreachable(&self.endpoint, &format!("no answer within {RPC_TIMEOUT:?}")))?
+            .map_err(|e| classify(&self.endpoint, self.user.as_deref(), e))
+    }
+
+    fn denied_reading(&self, prefix: &str) -> StoreError {
+        StoreError::Denied {
+            endpoint: self.endpoint.clone(),
+            user: self.user.clone().unwrap_or_else(|| NO_USER.into()),
+            what: format!("read keys under {prefix:?}"),
+        }
+    }
+
+    /// Names the prefix in a permission error.
+    fn denied(&self, err: StoreError, prefix: &str) -> StoreError {
+        match err {
+            StoreError::Denied { .. } => self.denied_reading(prefix),
+            other => other,
+        }
+    }
 }
 
 impl EtcdStore {
-    pub async fn connect(cfg: &EtcdConfig) -> Result<EtcdStore, StoreError> {
-        let endpoints = cfg.nodes.join(", ");
-        let mut opts = ConnectOptions::new()
-            .with_connect_timeout(CONNECT_TIMEOUT)
-            .with_timeout(RPC_TIMEOUT)
-            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
-            // A member cut off from its cluster must fail our watch, not keep it silently stale.
-            .with_require_leader(true)
-            // An expired auth token is renewed, not the end of updates.
-            .with_auto_token_refresh(true);
-        if let Some((user, password)) = &cfg.user {
-            opts = opts.with_user(user.clone(), password.clone());
+    fn new(client: Client, endpoint: &str, user: Option<String>) -> EtcdStore {
+        EtcdStore {
+            kv: client.kv_client().max_decoding_message_size(MAX_MESSAGE),
+            watch: client.watch_client().max_decoding_message_size(MAX_MESSAGE),
+            client,
+            who: Who {
+                endpoint: endpoint.to_owned(),
+                user,
+            },
         }
-        if let Some(tls) = &cfg.tls {
-            opts = opts.with_tls(tls_options(tls)?);
-        }
-        let connect = Client::connect(&cfg.nodes, Some(opts));
-        let client = tokio::time::timeout(RPC_TIMEOUT, connect)
-            .await
-            .map_err(|_| unreachable(&endpoints, "timed out connecting"))?
-            .map_err(|e| classify(&endpoints, e))?;
-        Ok(EtcdStore { client, endpoints })
     }
 
-    /// Reads every prefix at one revision: the first read fixes it, the others ask for it.
+    /// Reads every prefix at one revision, with one range per prefix (each costs etcd exactly
+    /// one read: no limit, so etcd 3.4 never walks the rest of a range for a page), and up to
+    /// [`TXN_OPS`] ranges per request. The first request fixes the revision.
     pub async fn snapshot(&mut self, prefixes: &[String]) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot::default();
-        for prefix in prefixes {
-            self.read_prefix(prefix, &mut snap).await?;
-        }
         if prefixes.is_empty() {
-            snap.revision = self.current_revision().await?;
+            snap.revision = self.header().await?.revision;
+            return Ok(snap);
+        }
+        for chunk in prefixes.chunks(TXN_OPS) {
+            let revision = snap.revision;
+            let range = |p: &String| {
+                let opts = GetOptions::new().with_range(prefix_end(p));
+                match revision {
+                    0 => opts,
+                    rev => opts.with_revision(rev),
+                }
+            };
+            let (header, kvs) = match chunk {
+                [one] => {
+                    let get = self.kv.get(one.as_str(), Some(range(one)));
+                    let mut resp = self
+                        .who
+                        .bounded(get)
+                        .await
+                        .map_err(|e| self.who.denied(e, one))?;
+                    (resp.take_header(), resp.take_kvs())
+                }
+                many => {
+                    let ops = many
+                        .iter()
+                        .map(|p| TxnOp::get(p.as_str(), Some(range(p))))
+                        .collect::<Vec<_>>();
+                    let txn = self.kv.txn(Txn::new().and_then(ops));
+                    let resp = match self.who.bounded(txn).await {
+                        Ok(resp) => resp,
+                        Err(e) => return Err(self.which_denied(e, many, revision).await),
+                    };
+                    let kvs = resp
+                        .op_responses()
+                        .into_iter()
+                        .flat_map(|op| match op {
+                            TxnOpResponse::Get(mut g) => g.take_kvs(),
+                            _ => Vec::new(),
+                        })
+                        .collect();
+                    (resp.header().cloned(), kvs)
+                }
+            };
+            if snap.revision == 0 {
+                snap.revision = header.map_or(0, |h| h.revision());
+            }
+            for kv in kvs {
+                let (k, v) = kv.into_key_value();
+                snap.kvs.insert(lossy(k), lossy(v));
+            }
         }
         Ok(snap)
     }
 
-    /// Reads one prefix into `snap` in pages (a single response is capped at 4 MiB by gRPC), all
-    /// at `snap.revision` once the first page has fixed it.
-    async fn read_prefix(&mut self, prefix: &str, snap: &mut Snapshot) -> Result<(), StoreError> {
-        let end = prefix_end(prefix);
-        let mut from = prefix.as_bytes().to_vec();
-        loop {
-            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
-            if snap.revision > 0 {
-                opts = opts.with_revision(snap.revision);
+    /// A transaction was refused: find the prefix it may not read, so the error can name it.
+    async fn which_denied(&mut self, err: StoreError, prefixes: &[String], rev: i64) -> StoreError {
+        if !matches!(err, StoreError::Denied { .. }) {
+            return err;
+        }
+        for p in prefixes {
+            let mut opts = GetOptions::new()
+                .with_range(prefix_end(p))
+                .with_keys_only()
+                .with_limit(1);
+            if rev > 0 {
+                opts = opts.with_revision(rev);
             }
-            let get = self.client.get(from.clone(), Some(opts));
-            let resp = tokio::time::timeout(RPC_TIMEOUT, get)
-                .await
-                .map_err(|_| unreachable(&self.endpoints, "timed out reading keys"))?
-                .map_err(|e| classify(&self.endpoints, e))?;
-            if snap.revision == 0 {
-                snap.revision = resp.header().map_or(0, |h| h.revision());
-            }
-            for kv in resp.kvs() {
-                let key = String::from_utf8_lossy(kv.key()).into_owned();
-                snap.kvs
-                    .insert(key, String::from_utf8_lossy(kv.value()).into_owned());
-            }
-            match resp.kvs().last() {
-                Some(last) if resp.more() => {
-                    from = last.key().to_vec();
-                    from.push(0); // the next key after `last`
-                }
-                _ => return Ok(()),
+            let get = self.kv.get(p.as_str(), Some(opts));
+            if let Err(StoreError::Denied { .. }) = self.who.bounded(get).await {
+                return self.who.denied_reading(p);
             }
         }
+        err
     }
 
-    async fn current_revision(&mut self) -> Result<i64, StoreError> {
-        Ok(self.header().await?.revision)
+    pub fn denied_reading(&self, prefix: &str) -> StoreError {
+        self.who.denied_reading(prefix)
     }
 
-    /// The store's current revision and cluster id, from the cheapest request there is.
+    /// The store's current revision and cluster id: an empty read-only transaction, which is
+    /// linearizable (so only a member with a leader answers) and needs no permission on any key.
     pub async fn header(&mut self) -> Result<Header, StoreError> {
-        let opts = GetOptions::new().with_count_only();
-        let get = self.client.get("/", Some(opts));
-        let resp = tokio::time::timeout(RPC_TIMEOUT, get)
-            .await
-            .map_err(|_| unreachable(&self.endpoints, "timed out"))?
-            .map_err(|e| classify(&self.endpoints, e))?;
+        let txn = self.kv.txn(Txn::new());
+        let resp = self.who.bounded(txn).await?;
         Ok(resp.header().map_or(Header::default(), |h| Header {
             revision: h.revision(),
             cluster_id: h.cluster_id(),
         }))
     }
 
-    /// One watch over the key range spanning `prefixes` (sorted, non-overlapping), from
-    /// revision `from`: one stream keeps events in revision order across all prefixes.
+    /// One watch stream carrying one watcher per prefix (sorted, non-overlapping), from
+    /// revision `from`. Watcher `i` (etcd numbers them in creation order) watches `prefixes[i]`,
+    /// so each needs read permission on its own prefix only.
     pub async fn watch(
         &mut self,
         prefixes: &[String],
         from: i64,
     ) -> Result<WatchStream, StoreError> {
-        let (Some(first), Some(last)) = (prefixes.first(), prefixes.last()) else {
+        let opts = |p: &str| {
+            WatchOptions::new()
+                .with_range(prefix_end(p))
+                .with_start_revision(from)
+                .with_progress_notify()
+        };
+        let Some((first, rest)) = prefixes.split_first() else {
             return Err(StoreError::Etcd {
-                endpoints: self.endpoints.clone(),
+                endpoint: self.who.endpoint.clone(),
                 reason: "nothing to watch".into(),
             });
         };
-        let opts = WatchOptions::new()
-            .with_range(prefix_end(last))
-            .with_start_revision(from)
-            .with_progress_notify();
-        let watch = self.client.watch(first.as_str(), Some(opts));
-        tokio::time::timeout(RPC_TIMEOUT, watch)
-            .await
-            .map_err(|_| unreachable(&self.endpoints, "timed out starting a watch"))?
-            .map_err(|e| classify(&self.endpoints, e))
+        let watch = self.watch.watch(first.as_str(), Some(opts(first)));
+        let mut stream = self.who.bounded(watch).await?;
+        for p in rest {
+            let more = stream.watch(p.as_str(), Some(opts(p)));
+            self.who.bounded(more).await?;
+        }
+        Ok(stream)
+    }
+
+    pub fn classify(&self, err: etcd_client::Error) -> StoreError {
+        classify(&self.who.endpoint, self.who.user.as_deref(), err)
     }
 
     /// The underlying client, for what this store does not wrap (leases).
@@ -142,9 +321,13 @@ impl EtcdStore {
         self.client.clone()
     }
 
-    pub fn endpoints(&self) -> &str {
-        &self.endpoints
+    pub fn endpoint(&self) -> &str {
+        &self.who.endpoint
     }
+}
+
+fn lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// What a response header tells about the store itself.
@@ -183,24 +366,54 @@ fn tls_options(files: &TlsFiles) -> Result<TlsOptions, StoreError> {
     Ok(tls)
 }
 
-pub fn unreachable(endpoints: &str, reason: &str) -> StoreError {
-    StoreError::Unreachable {
-        endpoints: endpoints.to_owned(),
-        reason: reason.to_owned(),
-    }
+pub fn unreachable(endpoint: &str, reason: &str) -> StoreError {
+    StoreError::Unreachable(format!("{endpoint}: {reason}"))
 }
 
-pub fn classify(endpoints: &str, err: etcd_client::Error) -> StoreError {
+fn classify(endpoint: &str, user: Option<&str>, err: etcd_client::Error) -> StoreError {
     use etcd_client::Error as E;
-    match &err {
-        E::TransportError(_) | E::IoError(_) => unreachable(endpoints, &one_line(&err)),
-        E::GRpcStatus(s)
-            if matches!(s.code() as i32, GRPC_UNAVAILABLE | GRPC_DEADLINE_EXCEEDED) =>
-        {
-            unreachable(endpoints, &one_line(&err))
+    let status = match &err {
+        // A status made from a broken connection ("connection closed") is transport, not etcd.
+        E::GRpcStatus(s) if std::error::Error::source(s).is_none() => {
+            Some((s.code() as i32, s.message().to_owned()))
         }
-        _ => StoreError::Etcd {
-            endpoints: endpoints.to_owned(),
+        _ => None,
+    };
+    let user = user.unwrap_or(NO_USER).to_owned();
+    match status {
+        None => match &err {
+            E::LeaseKeepAliveError(m) if m.contains("lease not found") => StoreError::LeaseNotFound,
+            E::InvalidArgs(_) | E::InvalidUri(_) | E::Utf8Error(_) | E::InvalidMetadataValue(_) => {
+                StoreError::Etcd {
+                    endpoint: endpoint.to_owned(),
+                    reason: one_line(&err),
+                }
+            }
+            _ => unreachable(endpoint, &one_line(&err)),
+        },
+        Some((GRPC_UNAVAILABLE | GRPC_DEADLINE_EXCEEDED, _)) => {
+            unreachable(endpoint, &one_line(&err))
+        }
+        Some((GRPC_PERMISSION_DENIED, _)) => StoreError::Denied {
+            endpoint: endpoint.to_owned(),
+            user,
+            what: "this request".into(),
+        },
+        Some((GRPC_UNAUTHENTICATED, message)) => StoreError::Auth {
+            endpoint: endpoint.to_owned(),
+            user,
+            reason: message,
+        },
+        Some((_, message)) if message.contains("authentication failed") => StoreError::Auth {
+            endpoint: endpoint.to_owned(),
+            user,
+            reason: message,
+        },
+        Some((GRPC_NOT_FOUND, message)) if message.contains("lease not found") => {
+            StoreError::LeaseNotFound
+        }
+        Some(_) => StoreError::Etcd {
+            endpoint: endpoint.to_owned(),
             reason: one_line(&err),
         },
     }

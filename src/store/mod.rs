@@ -3,6 +3,7 @@
 pub mod etcd;
 pub mod file;
 pub mod keypath;
+mod tls;
 pub mod watch;
 
 use std::collections::BTreeMap;
@@ -12,10 +13,26 @@ use crate::config::Backend;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("etcd unreachable at {endpoints}: {reason}")]
-    Unreachable { endpoints: String, reason: String },
-    #[error("etcd at {endpoints}: {reason}")]
-    Etcd { endpoints: String, reason: String },
+    /// No member could serve: each named with its own cause ("URL: cause; URL: cause").
+    #[error("etcd unreachable: {0}")]
+    Unreachable(String),
+    #[error("etcd at {endpoint}: {reason}")]
+    Etcd { endpoint: String, reason: String },
+    #[error("etcd at {endpoint}: user {user:?} may not {what} (permission denied)")]
+    Denied {
+        endpoint: String,
+        user: String,
+        what: String,
+    },
+    #[error("etcd at {endpoint}: user {user:?}: {reason}")]
+    Auth {
+        endpoint: String,
+        user: String,
+        reason: String,
+    },
+    /// A lease expired or was revoked (or etcd was rebuilt): the registration starts over.
+    #[error("etcd: lease not found")]
+    LeaseNotFound,
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
 }
@@ -29,9 +46,14 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The keys one resource sees: those under its `keys` prefixes, named relative to its
-    /// effective `prefix` (as confd's template store does).
-    pub fn view(&self, prefix: &str, keys: &[String]) -> BTreeMap<String, String> {
+    /// effective `prefix` (as confd's template store does), and the keys it refuses.
+    ///
+    /// Keys are taken as written: one whose path is not clean (`..`, `.`, `//`, a trailing `/`)
+    /// is refused, never cleaned, since cleaning `/a_PRE/../b_PRE/x` would let a writer confined
+    /// to `/a_PRE/` put a server into `b_PRE`'s upstream.
+    pub fn view(&self, prefix: &str, keys: &[String]) -> (BTreeMap<String, String>, Vec<String>) {
         let mut out = BTreeMap::new();
+        let mut refused = Vec::new();
         for key_prefix in keys {
             for (k, v) in self
                 .kvs
@@ -40,10 +62,14 @@ impl Snapshot {
                 if !k.starts_with(key_prefix.as_str()) {
                     break;
                 }
+                if keypath::clean(k) != *k {
+                    refused.push(k.clone());
+                    continue;
+                }
                 out.insert(keypath::relative(k, prefix), v.clone());
             }
         }
-        out
+        (out, refused)
     }
 }
 
@@ -82,7 +108,9 @@ pub enum Store {
 impl Store {
     pub async fn open(backend: &Backend) -> Result<Store, StoreError> {
         Ok(match backend {
-            Backend::Etcd(cfg) => Store::Etcd(Box::new(etcd::EtcdStore::connect(cfg).await?)),
+            Backend::Etcd(cfg) => {
+                Store::Etcd(Box::new(etcd::Cluster::new(cfg.clone()).connect().await?))
+            }
             Backend::File(paths) => Store::File(file::FileStore::new(paths.clone())),
         })
     }
@@ -124,8 +152,35 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         };
-        let view = snap.view("/prod", &["/prod/web".to_string()]);
+        let (view, _) = snap.view("/prod", &["/prod/web".to_string()]);
         let keys: Vec<&str> = view.keys().map(String::as_str).collect();
         assert_eq!(keys, ["/web/a", "/web/b"]);
+    }
+
+    #[test]
+    fn keys_that_are_not_clean_are_refused_never_cleaned_into_another_directory() {
+        let snap = Snapshot {
+            revision: 1,
+            kvs: [
+                ("/search_PRE/10.0.0.1-80", "10.0.0.1:80"),
+                ("/search_PRE/zz/../10.0.0.1-80", "6.6.6.7:80"),
+                ("/search_PRE/../web_PRO/6.6.6.6-80", "6.6.6.6:80"),
+                ("/search_PRE/./x", "1"),
+                ("/search_PRE//y", "2"),
+                ("/search_PRE/z/", "3"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        };
+        let (view, refused) = snap.view("", &["/search_PRE".to_string()]);
+        assert_eq!(
+            view.into_iter().collect::<Vec<_>>(),
+            [(
+                "/search_PRE/10.0.0.1-80".to_string(),
+                "10.0.0.1:80".to_string()
+            )]
+        );
+        assert_eq!(refused.len(), 5, "{refused:?}");
     }
 }

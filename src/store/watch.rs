@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use etcd_client::EventType;
 
-use super::etcd::{self, EtcdStore, Header};
+use super::etcd::{self, Cluster, EtcdStore, Header};
 use super::{covering_prefixes, Snapshot, Store, StoreError};
 use crate::config::{Backend, EtcdConfig};
 use crate::event::{Change, StoreEvent, StoreTx};
@@ -48,11 +48,12 @@ pub async fn watch_etcd(cfg: EtcdConfig, prefixes: Vec<String>, tx: StoreTx) {
         up: None,
     };
     let mut backoff = Backoff::default();
+    let mut cluster = Cluster::new(cfg);
     let mut store = None;
     loop {
         let client = match &mut store {
             Some(s) => s,
-            None => match EtcdStore::connect(&cfg).await {
+            None => match cluster.connect().await {
                 Ok(s) => store.insert(s),
                 Err(e) => {
                     if w.down(e.to_string()).await.is_err() {
@@ -70,6 +71,9 @@ pub async fn watch_etcd(cfg: EtcdConfig, prefixes: Vec<String>, tx: StoreTx) {
                 w.seen = None;
             }
             End::Failed(e) => {
+                // Start over on another member: this one may be the reason.
+                store = None;
+                cluster.failed();
                 if w.down(e.to_string()).await.is_err() {
                     return;
                 }
@@ -104,7 +108,7 @@ impl Watcher {
 
     async fn session(&mut self, store: &mut EtcdStore, backoff: &mut Backoff) -> End {
         match self.watch(store, backoff).await {
-            Ok(()) => End::Failed(etcd::unreachable(store.endpoints(), "watch stream ended")),
+            Ok(()) => End::Failed(etcd::unreachable(store.endpoint(), "watch stream ended")),
             Err(end) => end,
         }
     }
@@ -124,26 +128,24 @@ impl Watcher {
         }
         let from = self.seen.map_or(0, |s| s.revision) + 1;
         let mut stream = store.watch(&self.prefixes, from).await?;
-        let endpoints = store.endpoints().to_owned();
+        let endpoint = store.endpoint().to_owned();
         while let Some(resp) = stream
             .message()
             .await
-            .map_err(|e| End::Failed(etcd::classify(&endpoints, e)))?
+            .map_err(|e| End::Failed(store.classify(e)))?
         {
             if self.up != Some(true) {
-                tracing::info!(endpoints = %endpoints, revision = from - 1, "watching etcd");
+                tracing::info!(endpoint = %endpoint, revision = from - 1, "watching etcd");
                 self.up = Some(true);
                 backoff.reset();
                 self.send(StoreEvent::Up).await?;
             }
             if resp.canceled() {
-                return Err(match resp.compact_revision() {
-                    0 => End::Failed(etcd::unreachable(
-                        &endpoints,
-                        &format!("watch canceled: {}", resp.cancel_reason()),
-                    )),
-                    rev => End::Resync(format!("revision {from} was compacted (now {rev})")),
-                });
+                let prefix = usize::try_from(resp.watch_id())
+                    .ok()
+                    .and_then(|i| self.prefixes.get(i))
+                    .map_or("", String::as_str);
+                return Err(canceled(store, &resp, prefix, from));
             }
             let mut revision = 0;
             let mut changes = Vec::new();
@@ -170,6 +172,24 @@ impl Watcher {
             }
         }
         Ok(())
+    }
+}
+
+/// Why etcd canceled the watcher of `prefix`: its history is gone (resync), or it refused.
+fn canceled(store: &EtcdStore, resp: &etcd_client::WatchResponse, prefix: &str, from: i64) -> End {
+    let reason = resp.cancel_reason();
+    if resp.compact_revision() != 0 {
+        End::Resync(format!(
+            "revision {from} was compacted (now {})",
+            resp.compact_revision()
+        ))
+    } else if reason.contains("permission denied") {
+        End::Failed(store.denied_reading(prefix))
+    } else {
+        End::Failed(etcd::unreachable(
+            store.endpoint(),
+            &format!("watch of {prefix:?} canceled: {reason}"),
+        ))
     }
 }
 

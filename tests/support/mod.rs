@@ -69,6 +69,8 @@ pub struct Etcd {
     child: Option<Child>,
     extra: Vec<String>,
     user: Option<String>,
+    /// etcdctl's TLS flags, for a member serving TLS.
+    ctl_tls: Vec<String>,
     pub name: String,
     pub endpoint: String,
     peer_url: String,
@@ -93,6 +95,44 @@ impl Etcd {
     }
 
     fn cluster_with(n: usize, extra: &[&str]) -> Vec<Etcd> {
+        let mut members = Etcd::plan(n, extra);
+        for m in &mut members {
+            m.spawn();
+        }
+        for m in &members {
+            m.wait_ready();
+        }
+        members
+    }
+
+    /// A member on free ports, not started yet: `restart()` starts it.
+    pub fn unstarted() -> Etcd {
+        Etcd::plan(1, &[]).remove(0)
+    }
+
+    /// One member serving clients over TLS only, with `pki`'s `server` certificate, and
+    /// requiring client certificates signed by `pki`'s CA.
+    pub fn start_tls(pki: &Pki, server: &str) -> Etcd {
+        let mut etcd = Etcd::unstarted();
+        etcd.endpoint = etcd.endpoint.replace("http://", "https://");
+        etcd.extra = vec![
+            format!("--cert-file={}", pki.cert(server).display()),
+            format!("--key-file={}", pki.key(server).display()),
+            "--client-cert-auth".into(),
+            format!("--trusted-ca-file={}", pki.cert("ca").display()),
+        ];
+        etcd.ctl_tls = vec![
+            format!("--cacert={}", pki.cert("ca").display()),
+            format!("--cert={}", pki.cert("client").display()),
+            format!("--key={}", pki.key("client").display()),
+            // The harness reaches every member, the one whose certificate names another host too.
+            "--insecure-skip-tls-verify".into(),
+        ];
+        etcd.restart();
+        etcd
+    }
+
+    fn plan(n: usize, extra: &[&str]) -> Vec<Etcd> {
         require("etcd", "etcd-server");
         require("etcdctl", "etcd-client");
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
@@ -102,27 +142,21 @@ impl Etcd {
             .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
             .collect::<Vec<_>>()
             .join(",");
-        let mut members: Vec<Etcd> = ports
+        ports
             .iter()
             .enumerate()
             .map(|(i, (client, peer))| Etcd {
                 child: None,
                 extra: extra.iter().map(|s| s.to_string()).collect(),
                 user: None,
+                ctl_tls: Vec::new(),
                 name: format!("m{i}"),
                 endpoint: format!("http://127.0.0.1:{client}"),
                 peer_url: format!("http://127.0.0.1:{peer}"),
                 cluster: cluster.clone(),
                 dir: tempfile::tempdir().expect("tempdir"),
             })
-            .collect();
-        for m in &mut members {
-            m.spawn();
-        }
-        for m in &members {
-            m.wait_ready();
-        }
-        members
+            .collect()
     }
 
     fn spawn(&mut self) {
@@ -147,6 +181,7 @@ impl Etcd {
                 "--logger=zap",
                 "--log-level=error",
             ])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -158,6 +193,28 @@ impl Etcd {
         wait_for("etcd to serve", Duration::from_secs(30), || {
             self.try_ctl(&["endpoint", "health"]).ok()
         });
+    }
+
+    /// The member's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// CPU time (user + system) the member has used so far, from /proc.
+    pub fn cpu_time(&self) -> Duration {
+        let pid = self.pid().expect("etcd runs");
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+        let fields: Vec<u64> = rest
+            .split(' ')
+            .skip(11)
+            .take(2)
+            .map(|f| f.parse().expect("clock ticks"))
+            .collect();
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { nix::libc::sysconf(nix::libc::_SC_CLK_TCK) } as u64;
+        Duration::from_millis((fields[0] + fields[1]) * 1000 / hz)
     }
 
     /// SIGKILL, as a crash would.
@@ -194,6 +251,7 @@ impl Etcd {
         let out = Command::new("etcdctl")
             .env("ETCDCTL_API", "3")
             .args(["--endpoints", &self.endpoint, "--command-timeout=3s"])
+            .args(&self.ctl_tls)
             .args(&user)
             .args(args)
             .output()
@@ -270,6 +328,120 @@ impl Etcd {
                 .to_owned()
         };
         field("leader") == field("member_id")
+    }
+}
+
+/// Test certificates made with openssl: a CA etcd trusts (`ca`), one it does not (`rogue-ca`),
+/// server certificates for 127.0.0.1 (`server`) and for another name (`wrong-name`), and client
+/// certificates signed by each CA (`client`, `rogue-client`). `cert(n)`/`key(n)` name the files.
+pub struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        require("openssl", "openssl");
+        let pki = Pki {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        pki.ca("ca");
+        pki.ca("rogue-ca");
+        pki.leaf(
+            "server",
+            "ca",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
+        );
+        pki.leaf(
+            "wrong-name",
+            "ca",
+            "subjectAltName=DNS:etcd.invalid\nextendedKeyUsage=serverAuth",
+        );
+        pki.leaf("client", "ca", "extendedKeyUsage=clientAuth");
+        pki.leaf("rogue-client", "rogue-ca", "extendedKeyUsage=clientAuth");
+        pki
+    }
+
+    pub fn cert(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.pem"))
+    }
+
+    pub fn key(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.key"))
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let out = Command::new("openssl")
+            .current_dir(self.dir.path())
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn ca(&self, name: &str) {
+        let (key, cert) = (format!("{name}.key"), format!("{name}.pem"));
+        self.openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &cert,
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+        ]);
+    }
+
+    fn leaf(&self, name: &str, ca: &str, ext: &str) {
+        let (key, csr, cert, extfile) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        std::fs::write(self.dir.path().join(&extfile), format!("{ext}\n")).expect("ext");
+        self.openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={name}"),
+        ]);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "2",
+            "-extfile",
+            &extfile,
+        ]);
     }
 }
 

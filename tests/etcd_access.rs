@@ -1,0 +1,604 @@
+//! Real-cluster etcd access: a dead member, big values, TLS failures, least-privilege roles,
+//! secrets kept off the command line, and an agent that does not tie the app to etcd.
+
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const SOON: Duration = Duration::from_secs(10);
+
+/// A confdir whose one resource renders every key under `keys` as `key=value` lines.
+fn listing(confd_toml: &str, keys: &[&str]) -> (Confdir, std::path::PathBuf) {
+    let confdir = Confdir::new(confd_toml);
+    let dest = confdir.path().join("out.txt");
+    let keys: Vec<String> = keys.iter().map(|k| format!("\"{k}\"")).collect();
+    confdir
+        .template(
+            "list.tmpl",
+            "{% for kv in gets(\"/*/*\") %}{{ kv.key }}={{ kv.value }}\n{% endfor %}",
+        )
+        .resource(
+            "list.toml",
+            &format!(
+                "[template]\nsrc = \"list.tmpl\"\ndest = \"{}\"\nkeys = [{}]\n",
+                dest.display(),
+                keys.join(", ")
+            ),
+        );
+    (confdir, dest)
+}
+
+fn nodes(endpoints: &[&str]) -> String {
+    let quoted: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
+    format!("nodes = [{}]\n", quoted.join(", "))
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn a_stopped_member_never_fails_a_run_in_any_node_order() {
+    let mut members = Etcd::cluster(3);
+    members[0].put("/svc_PRE/10.0.0.1-80", "10.0.0.1:80");
+    let dead = members[0].endpoint.clone();
+    members[0].kill();
+    let (a, b) = (members[1].endpoint.clone(), members[2].endpoint.clone());
+    for order in [[&dead, &a, &b], [&a, &dead, &b], [&a, &b, &dead]] {
+        let order: Vec<&str> = order.iter().map(|s| s.as_str()).collect();
+        let (confdir, dest) = listing(&nodes(&order), &["/svc_PRE"]);
+        for run in 0..5 {
+            let out = confdir.run(&["--onetime"]);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "order {order:?}, run {run}: {}",
+                stderr(&out)
+            );
+            assert_eq!(read(&dest), "/svc_PRE/10.0.0.1-80=10.0.0.1:80\n");
+            let out = confdir.run(&["--noop", "--exit-code"]);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "noop, order {order:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+
+    // The daemon renders at once, and fails over when the member it watches through dies.
+    let (confdir, dest) = listing(&nodes(&[&dead, &a, &b]), &["/svc_PRE"]);
+    let start = Instant::now();
+    let d = confdir.daemon(&[]);
+    wait_for_or(
+        "the first render",
+        SOON,
+        || d.log(),
+        || read(&dest).contains("10.0.0.1:80").then_some(()),
+    );
+    let first_render = start.elapsed();
+    assert!(
+        first_render < Duration::from_secs(3),
+        "first render took {first_render:?}"
+    );
+    let serving = wait_for("the daemon to say which member serves", SOON, || {
+        [&a, &b]
+            .into_iter()
+            .find(|e| d.log().contains(&format!("watching etcd endpoint={e}")))
+            .cloned()
+    });
+    let (survivor, victim) = if serving == a { (2, 1) } else { (1, 2) };
+    members[victim].kill();
+    // Two of three members are gone: no quorum. Bring the first one back to restore it.
+    members[0].restart();
+    members[survivor].put("/svc_PRE/10.0.0.2-80", "10.0.0.2:80");
+    wait_for_or(
+        "the change after failover",
+        Duration::from_secs(20),
+        || d.log(),
+        || read(&dest).contains("10.0.0.2:80").then_some(()),
+    );
+}
+
+#[test]
+fn every_member_down_names_each_endpoint_with_its_cause() {
+    let (p1, p2) = (free_port(), free_port());
+    let (e1, e2) = (
+        format!("http://127.0.0.1:{p1}"),
+        format!("http://127.0.0.1:{p2}"),
+    );
+    let (confdir, dest) = listing(&nodes(&[&e1, &e2]), &["/svc_PRE"]);
+    let out = confdir.run(&["--onetime"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "confd-rs: error: etcd unreachable: {e1}: Connection refused (os error 111); \
+             {e2}: Connection refused (os error 111)\n"
+        )
+    );
+    assert!(!dest.exists());
+}
+
+/// Puts `count` values of `size` bytes under `prefix` (each below etcd's 1.5 MiB request limit).
+fn put_big(etcd: &Etcd, prefix: &str, count: usize, size: usize) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut client = etcd_client::Client::connect([etcd.endpoint.as_str()], None)
+            .await
+            .expect("connect");
+        for i in 0..count {
+            let value = format!("{i}").repeat(size);
+            client
+                .put(format!("{prefix}/{i}"), value, None)
+                .await
+                .expect("put a big value");
+        }
+    });
+}
+
+#[test]
+fn big_values_are_read_and_watched() {
+    let etcd = Etcd::start();
+    put_big(&etcd, "/big", 5, 1 << 20);
+    let confdir = Confdir::new(&nodes(&[&etcd.endpoint]));
+    let dest = confdir.path().join("sizes.txt");
+    confdir
+        .template(
+            "sizes.tmpl",
+            "{% for kv in gets(\"/big/*\") %}{{ kv.key }} {{ kv.value|length }}\n{% endfor %}",
+        )
+        .resource(
+            "sizes.toml",
+            &format!(
+                "[template]\nsrc = \"sizes.tmpl\"\ndest = \"{}\"\nkeys = [\"/big\"]\n",
+                dest.display()
+            ),
+        );
+    let out = confdir.run(&["--onetime"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let line = |i: usize| format!("/big/{i} {}\n", 1 << 20);
+    let five: String = (0..5).map(line).collect();
+    assert_eq!(read(&dest), five);
+
+    // A restarted daemon reads them too, and a sixth arrives through the watch.
+    let d = confdir.daemon(&[]);
+    wait_for_or(
+        "the daemon to start",
+        SOON,
+        || d.log(),
+        || d.log().contains("watching etcd").then_some(()),
+    );
+    put_big(&etcd, "/big", 6, 1 << 20);
+    let six: String = (0..6).map(line).collect();
+    wait_for_or(
+        "the sixth big value",
+        SOON,
+        || d.log(),
+        || (read(&dest) == six).then_some(()),
+    );
+}
+
+/// `--onetime` against `endpoint` with the given TLS files (paths from `pki`).
+fn tls_run(endpoint: &str, pki: &Pki, ca: Option<&str>, client: Option<&str>) -> Output {
+    let mut toml = nodes(&[endpoint]);
+    if let Some(ca) = ca {
+        toml += &format!("client_cakeys = \"{}\"\n", pki.cert(ca).display());
+    }
+    if let Some(c) = client {
+        toml += &format!(
+            "client_cert = \"{}\"\nclient_key = \"{}\"\n",
+            pki.cert(c).display(),
+            pki.key(c).display()
+        );
+    }
+    let (confdir, _) = listing(&toml, &["/svc_PRE"]);
+    confdir.run(&["--onetime"])
+}
+
+/// Runs `case` five times: always exit 3, always the same one line, which holds `expect`.
+fn stable_failure(what: &str, expect: &str, case: impl Fn() -> Output) {
+    let first = case();
+    assert_eq!(first.status.code(), Some(3), "{what}: {}", stderr(&first));
+    assert!(
+        stderr(&first).contains(expect),
+        "{what}: {}",
+        stderr(&first)
+    );
+    assert_eq!(
+        stderr(&first).lines().count(),
+        1,
+        "{what}: {}",
+        stderr(&first)
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            stderr(&case()),
+            stderr(&first),
+            "{what}: the message is stable"
+        );
+    }
+}
+
+#[test]
+fn tls_failures_each_give_one_stable_specific_message() {
+    let pki = Pki::new();
+    let etcd = Etcd::start_tls(&pki, "server");
+    etcd.put("/svc_PRE/10.0.0.1-80", "10.0.0.1:80");
+    let e = etcd.endpoint.clone();
+    let ok = tls_run(&e, &pki, Some("ca"), Some("client"));
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+
+    stable_failure(
+        "rejected client certificate",
+        &format!("{e}: the member rejected our client certificate"),
+        || tls_run(&e, &pki, Some("ca"), Some("rogue-client")),
+    );
+    stable_failure(
+        "no client certificate",
+        &format!("{e}: the member requires a client certificate"),
+        || tls_run(&e, &pki, Some("ca"), None),
+    );
+    stable_failure(
+        "unknown CA",
+        &format!("{e}: the member's certificate is not signed by a CA in client_cakeys"),
+        || tls_run(&e, &pki, Some("rogue-ca"), Some("client")),
+    );
+    let plain = e.replace("https://", "http://");
+    stable_failure(
+        "plain http against TLS",
+        &format!("{plain}: the member speaks TLS: use an https:// URL"),
+        || tls_run(&plain, &pki, None, None),
+    );
+
+    let wrong = Etcd::start_tls(&pki, "wrong-name");
+    let w = wrong.endpoint.clone();
+    stable_failure(
+        "name mismatch",
+        &format!("{w}: the member's certificate is not valid for \"127.0.0.1\" (name mismatch)"),
+        || tls_run(&w, &pki, Some("ca"), Some("client")),
+    );
+
+    let cleartext = Etcd::start();
+    let c = cleartext.endpoint.replace("http://", "https://");
+    stable_failure(
+        "TLS against a plain member",
+        &format!("{c}: the member does not speak TLS"),
+        || tls_run(&c, &pki, Some("ca"), Some("client")),
+    );
+}
+
+/// etcd with auth on: `root` plus `confd` (read on /search_PRE and /web_PRE only) and `agent`
+/// (readwrite on one key only). Passwords are the user names reversed, with a marker.
+fn least_privilege_etcd() -> Etcd {
+    let mut etcd = Etcd::start();
+    etcd.put("/search_PRE/10.0.0.1-80", "10.0.0.1:80");
+    etcd.put("/web_PRE/10.0.0.2-80", "10.0.0.2:80");
+    etcd.put("/secret/x", "y");
+    etcd.enable_auth("root", "rootpw");
+    for (role, perms) in [
+        (
+            "confd",
+            vec![("read", "/search_PRE", true), ("read", "/web_PRE", true)],
+        ),
+        (
+            "agent",
+            vec![("readwrite", "/search_PRE/10.0.0.9-80", false)],
+        ),
+    ] {
+        etcd.ctl(&["role", "add", role]);
+        for (perm, key, prefix) in perms {
+            etcd.ctl(&[
+                "role",
+                "grant-permission",
+                &format!("--prefix={prefix}"),
+                role,
+                perm,
+                key,
+            ]);
+        }
+        etcd.ctl(&["user", "add", &format!("{role}:{}", password(role))]);
+        etcd.ctl(&["user", "grant-role", role, role]);
+    }
+    etcd
+}
+
+fn password(user: &str) -> String {
+    format!("pw-{}-SECRETMARK", user.chars().rev().collect::<String>())
+}
+
+#[test]
+fn least_privilege_roles_are_enough_and_a_denial_names_key_and_user() {
+    let etcd = least_privilege_etcd();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pwfile = tmp.path().join("confd.pw");
+    std::fs::write(&pwfile, format!("{}\n", password("confd"))).expect("password file");
+    let toml = format!("{}username = \"confd\"\n", nodes(&[&etcd.endpoint]));
+    let pw_flag = format!("--password-file={}", pwfile.display());
+
+    let (confdir, dest) = listing(&toml, &["/search_PRE", "/web_PRE"]);
+    let out = confdir.run(&["--onetime", &pw_flag]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        read(&dest),
+        "/search_PRE/10.0.0.1-80=10.0.0.1:80\n/web_PRE/10.0.0.2-80=10.0.0.2:80\n"
+    );
+
+    // The daemon renders and watches with the same role (nothing on "/").
+    std::fs::remove_file(&dest).expect("rm");
+    let metrics = free_port();
+    let d = confdir.daemon(&[&pw_flag, "--metrics-addr", &format!("127.0.0.1:{metrics}")]);
+    wait_for_or(
+        "the daemon's first render",
+        SOON,
+        || d.log(),
+        || read(&dest).contains("10.0.0.2:80").then_some(()),
+    );
+    etcd.put("/web_PRE/10.0.0.3-80", "10.0.0.3:80");
+    wait_for_or(
+        "a watched change",
+        SOON,
+        || d.log(),
+        || read(&dest).contains("10.0.0.3:80").then_some(()),
+    );
+
+    // The agent registers with readwrite on its own key only, and deregisters on SIGTERM.
+    let a = Daemon::start(
+        &[
+            "register",
+            "--node",
+            &etcd.endpoint,
+            "--username",
+            "agent",
+            &format!("--password={}", password("agent")),
+            "--key",
+            "/search_PRE/10.0.0.9-80",
+            "--value",
+            "10.0.0.9:80",
+        ],
+        tmp.path().join("agent.log"),
+    );
+    wait_for_or(
+        "the agent's key",
+        SOON,
+        || a.log(),
+        || read(&dest).contains("10.0.0.9:80").then_some(()),
+    );
+    a.signal("TERM");
+    wait_for_or(
+        "the agent's key to go",
+        SOON,
+        || a.log(),
+        || (!read(&dest).contains("10.0.0.9:80")).then_some(()),
+    );
+
+    // A prefix outside the role: the error names the prefix and the user.
+    let (outside, _) = listing(&toml, &["/search_PRE", "/secret"]);
+    let out = outside.run(&["--onetime", &pw_flag]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "confd-rs: error: etcd at {}: user \"confd\" may not read keys under \"/secret\" (permission denied)\n",
+            etcd.endpoint
+        )
+    );
+    // A key outside the agent's role: named too.
+    let denied = Daemon::start(
+        &[
+            "register",
+            "--node",
+            &etcd.endpoint,
+            "--username",
+            "agent",
+            &format!("--password={}", password("agent")),
+            "--key",
+            "/search_PRE/10.0.0.8-80",
+            "--value",
+            "v",
+            "--",
+            "sleep",
+            "30",
+        ],
+        tmp.path().join("denied.log"),
+    );
+    wait_for_or(
+        "the denial",
+        SOON,
+        || denied.log(),
+        || {
+            denied
+            .log()
+            .contains(&format!(
+                "etcd at {}: user \"agent\" may not write \"/search_PRE/10.0.0.8-80\" (permission denied)",
+                etcd.endpoint
+            ))
+            .then_some(())
+        },
+    );
+    // Wrong password: named as such, and the password is not in the message.
+    let out = outside.run(&["--onetime", "--password", "wrong-SECRETMARK"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("user \"confd\": "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("authentication failed"),
+        "{}",
+        stderr(&out)
+    );
+
+    // No password anywhere it could leak: logs, errors, /metrics, /healthz.
+    let (_, metrics_text) = http_get(metrics, "/metrics").expect("/metrics");
+    let (_, health) = http_get(metrics, "/healthz").expect("/healthz");
+    for (what, text) in [
+        ("daemon log", d.log()),
+        ("agent log", a.log()),
+        ("denied agent log", denied.log()),
+        ("metrics", metrics_text),
+        ("healthz", health),
+        ("error", stderr(&out)),
+    ] {
+        assert!(
+            !text.contains("SECRETMARK"),
+            "a password in the {what}: {text}"
+        );
+    }
+}
+
+#[test]
+fn the_password_comes_from_the_environment_and_stays_out_of_commands() {
+    let etcd = least_privilege_etcd();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let seen = tmp.path().join("seen");
+    let a = std::process::Command::new(BIN)
+        .args(["register", "--node", &etcd.endpoint, "--username", "agent"])
+        .args([
+            "--key",
+            "/search_PRE/10.0.0.9-80",
+            "--value",
+            "10.0.0.9:80",
+            "--",
+        ])
+        .args([
+            "sh",
+            "-c",
+            &format!(
+                "echo \"[$CONFD_PASSWORD]\" > {}; exec sleep 30",
+                seen.display()
+            ),
+        ])
+        .env("CONFD_PASSWORD", password("agent"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("register");
+    let mut a = Daemon {
+        child: a,
+        log: tmp.path().join("none"),
+    };
+    wait_for("the key", SOON, || {
+        etcd.ctl(&["get", "/search_PRE/10.0.0.9-80", "--print-value-only"])
+            .contains("10.0.0.9:80")
+            .then_some(())
+    });
+    assert_eq!(
+        read(&seen),
+        "[]\n",
+        "the instance does not see the etcd password"
+    );
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", a.child.id())).expect("cmdline");
+    assert!(!String::from_utf8_lossy(&cmdline).contains("SECRETMARK"));
+    a.signal("TERM");
+    a.wait_exit(SOON);
+}
+
+#[test]
+fn register_starts_the_app_without_etcd_and_registers_when_it_comes() {
+    let mut etcd = Etcd::unstarted();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let started = tmp.path().join("started");
+    let agent = |name: &str, extra: &[&str]| {
+        let args: Vec<&str> = ["register", "--node", etcd.endpoint.as_str()]
+            .into_iter()
+            .chain(["--key", "/reg/x", "--value", "10.0.0.1:80"])
+            .chain(extra.iter().copied())
+            .collect();
+        Daemon::start(&args, tmp.path().join(format!("{name}.log")))
+    };
+    let touch = format!("touch {} && exec sleep 60", started.display());
+
+    // --require-etcd keeps the old contract: exit 3, the app never started.
+    let mut strict = agent("strict", &["--require-etcd", "--", "sh", "-c", &touch]);
+    assert_eq!(strict.wait_exit(SOON), Some(3), "{}", strict.log());
+    assert!(!started.exists());
+
+    // --wait-for-etcd holds the app back, and SIGTERM still ends the wait at once.
+    let mut waiting = agent("waiting", &["--wait-for-etcd", "--", "sh", "-c", &touch]);
+    wait_for_or(
+        "the wait",
+        SOON,
+        || waiting.log(),
+        || waiting.log().contains("waiting for etcd").then_some(()),
+    );
+    let start = Instant::now();
+    waiting.signal("TERM");
+    assert_eq!(waiting.wait_exit(SOON), Some(0));
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(!started.exists());
+
+    // By default the app starts at once; the key follows when etcd is there.
+    let mut a = agent("default", &["--", "sh", "-c", &touch]);
+    wait_for_or(
+        "the app to start",
+        SOON,
+        || a.log(),
+        || started.exists().then_some(()),
+    );
+    wait_for_or(
+        "one log line about etcd",
+        SOON,
+        || a.log(),
+        || a.log().contains("etcd unreachable").then_some(()),
+    );
+    // SIGTERM works while etcd is down too, but first let etcd come and the key appear.
+    etcd.restart();
+    wait_for_or(
+        "the key",
+        SOON,
+        || a.log(),
+        || {
+            etcd.ctl(&["get", "/reg/x", "--print-value-only"])
+                .contains("10.0.0.1:80")
+                .then_some(())
+        },
+    );
+    assert_eq!(
+        a.log().matches("etcd unreachable").count(),
+        1,
+        "{}",
+        a.log()
+    );
+    a.signal("TERM");
+    assert_eq!(a.wait_exit(SOON), Some(143), "{}", a.log());
+    assert_eq!(etcd.ctl(&["get", "/reg/x", "--print-value-only"]), "");
+}
+
+#[test]
+fn sigterm_is_prompt_while_etcd_is_down() {
+    let port = free_port();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let node = format!("http://127.0.0.1:{port}");
+    let mut a = Daemon::start(
+        &[
+            "register", "--node", &node, "--key", "/reg/y", "--value", "v", "--", "sleep", "60",
+        ],
+        tmp.path().join("a.log"),
+    );
+    wait_for_or(
+        "the first failed attempt",
+        SOON,
+        || a.log(),
+        || a.log().contains("etcd unreachable").then_some(()),
+    );
+    let start = Instant::now();
+    a.signal("TERM");
+    assert_eq!(a.wait_exit(SOON), Some(143), "{}", a.log());
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        start.elapsed()
+    );
+}
