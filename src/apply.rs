@@ -1,16 +1,24 @@
-//! The only code that touches dest files: compare → stage → check → swap (or swap → check →
-//! roll back) for one resource. Reloads are the caller's, so one batch reloads each command once.
+//! The only code that touches dest files, as steps a pass can stop between:
+//!
+//! ```text
+//! plan (the one comparison) ─► Plan::Write ─► stage ─► Staged ─► swap ─► Swapped ─► commit
+//!   └─► Plan::Unchanged                          └─► discard            └─► rollback
+//! ```
+//!
+//! `--noop` and the real run share [`plan`], so they always agree. Between swap and commit the
+//! previous file is kept as a hard link (`.NAME.confd-prev`; `.NAME.confd-new` marks a dest that
+//! did not exist), so a crash at any point leaves dest either the old file or a new one that
+//! [`recover`] puts back at the next start, to be rendered and checked again. Checks and reloads
+//! are the caller's: this module runs no command.
 
 use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Write as _};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use tempfile::NamedTempFile;
 
-use crate::command::{self, CommandError};
-use crate::config::Resource;
+use crate::command::CommandError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -31,29 +39,24 @@ pub enum ApplyError {
     },
     #[error("{dest}: check_cmd failed, previous file kept: {error}")]
     Check { dest: PathBuf, error: CommandError },
-    #[error(
-        "{dest}: check_cmd failed ({check}) and the previous file could not be put back: {error}"
-    )]
+    #[error("{dest}: the previous file could not be put back: {error}")]
     Restore {
         dest: PathBuf,
-        check: CommandError,
         error: std::io::Error,
     },
     #[error("reload_cmd failed: {0}")]
     Reload(CommandError),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Unchanged,
-    Installed,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Options {
-    /// Write files but run no check_cmd (confd's `-sync-only`).
-    pub sync_only: bool,
-    pub command_timeout: Duration,
+/// Where and how one rendered text is installed: a dest file with its wanted mode and owner
+/// (unset: keep what the file has).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub dest: PathBuf,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub keep_stage_file: bool,
 }
 
 /// Owner and permission bits of a dest file.
@@ -64,10 +67,292 @@ struct Meta {
     gid: u32,
 }
 
-/// The dest file as it is now: its bytes and metadata, or nothing.
+/// The dest file as it is now.
+#[derive(Debug)]
 struct Current {
     bytes: Vec<u8>,
     meta: Meta,
+}
+
+/// What installing a text would do.
+#[derive(Debug)]
+pub enum Plan {
+    /// Content, mode and owner are already as wanted: nothing is written or reloaded.
+    Unchanged,
+    Write(Write),
+}
+
+/// A text that differs from dest (in content, mode or owner).
+#[derive(Debug)]
+pub struct Write {
+    target: Target,
+    previous: Option<Current>,
+    text: String,
+    meta: Meta,
+}
+
+/// The comparison, the only one: content, mode, uid and gid.
+pub fn plan(target: &Target, text: String) -> Result<Plan, ApplyError> {
+    let previous = read_current(&target.dest)?;
+    let meta = wanted_meta(target, previous.as_ref());
+    if previous
+        .as_ref()
+        .is_some_and(|c| c.bytes == text.as_bytes() && c.meta == meta)
+    {
+        return Ok(Plan::Unchanged);
+    }
+    Ok(Plan::Write(Write {
+        target: target.clone(),
+        previous,
+        text,
+        meta,
+    }))
+}
+
+impl Write {
+    pub fn dest(&self) -> &Path {
+        &self.target.dest
+    }
+
+    /// What `--noop` prints: a unified diff of the content, and a line for a mode or owner change.
+    pub fn diff(&self) -> String {
+        let dest = self.target.dest.display().to_string();
+        let old = self
+            .previous
+            .as_ref()
+            .map(|c| String::from_utf8_lossy(&c.bytes).into_owned())
+            .unwrap_or_default();
+        let mut out = String::new();
+        if let Some(prev) = self.previous.as_ref().filter(|p| p.meta != self.meta) {
+            let (a, b) = (prev.meta, self.meta);
+            out.push_str(&format!(
+                "{dest}: mode {:04o} -> {:04o}, owner {}:{} -> {}:{}\n",
+                a.mode, b.mode, a.uid, a.gid, b.uid, b.gid
+            ));
+        }
+        if self.previous.is_none() || old != self.text {
+            out.push_str(
+                &similar::TextDiff::from_lines(old.as_str(), &self.text)
+                    .unified_diff()
+                    .header(&dest, &format!("{dest} (rendered)"))
+                    .to_string(),
+            );
+        }
+        out
+    }
+
+    /// Writes a stage file beside dest (same filesystem, so the swap is a rename), with its
+    /// final mode and owner, flushed to disk.
+    pub fn stage(self) -> Result<Staged, ApplyError> {
+        let dest = &self.target.dest;
+        let err = |error| ApplyError::Stage {
+            dest: dest.clone(),
+            error,
+        };
+        let file = stage_file(dest, self.text.as_bytes(), self.meta).map_err(err)?;
+        Ok(Staged { write: self, file })
+    }
+}
+
+/// A new file written beside dest, not yet in place.
+pub struct Staged {
+    write: Write,
+    file: NamedTempFile,
+}
+
+impl Staged {
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// Drops the stage file, or keeps it when the resource asks (`keep_stage_file`).
+    pub fn discard(self) {
+        if self.write.target.keep_stage_file {
+            match self.file.keep() {
+                Ok((_, path)) => tracing::info!(stage = %path.display(), "keeping stage file"),
+                Err(e) => tracing::warn!("could not keep stage file: {e}"),
+            }
+        }
+    }
+
+    /// Puts the stage in place of dest by rename, keeping the previous file (or a marker that
+    /// there was none) until [`Swapped::commit`].
+    pub fn swap(self) -> Result<Swapped, ApplyError> {
+        let dest = self.write.target.dest.clone();
+        let err = |error| ApplyError::Swap {
+            dest: dest.clone(),
+            error,
+        };
+        let keep = Keep::of(&dest);
+        let kept = match &self.write.previous {
+            // A dest on another mount (a bind-mounted single file) cannot be linked: then the
+            // previous bytes are kept in memory only.
+            Some(_) => keep.link_previous().map_err(err)?,
+            None => keep.mark_new().map_err(err)?,
+        };
+        install(self.file, &dest).map_err(err)?;
+        Ok(Swapped {
+            dest,
+            previous: self.write.previous,
+            keep,
+            kept,
+        })
+    }
+}
+
+/// A new file in place, the previous one still kept.
+pub struct Swapped {
+    dest: PathBuf,
+    previous: Option<Current>,
+    keep: Keep,
+    /// Whether the previous file (or the "was new" marker) is on disk.
+    kept: bool,
+}
+
+impl Swapped {
+    /// The new file stays: forget the previous one.
+    pub fn commit(self) {
+        if self.kept {
+            self.keep.forget();
+        }
+    }
+
+    /// Puts the previous file back byte for byte, with its mode and owner, or removes a dest
+    /// that did not exist before.
+    pub fn rollback(self) -> Result<(), ApplyError> {
+        let err = |error| ApplyError::Restore {
+            dest: self.dest.clone(),
+            error,
+        };
+        match (&self.previous, self.kept) {
+            (Some(_), true) => self.keep.restore().map_err(err),
+            (Some(prev), false) => stage_file(&self.dest, &prev.bytes, prev.meta)
+                .and_then(|f| install(f, &self.dest))
+                .map_err(err),
+            (None, _) => remove_if_present(&self.dest)
+                .and_then(|()| self.keep.forget_marker())
+                .and_then(|()| sync_dir(parent(&self.dest)))
+                .map_err(err),
+        }
+    }
+}
+
+/// At start: a swap that was never committed (the process died between swap and check) is
+/// undone, so its file is rendered and checked again; stage files of earlier runs are removed.
+/// Returns whether anything was undone.
+pub fn recover(target: &Target) -> Result<bool, ApplyError> {
+    let dest = &target.dest;
+    let err = |error| ApplyError::Restore {
+        dest: dest.clone(),
+        error,
+    };
+    remove_stale_stages(dest).map_err(err)?;
+    let keep = Keep::of(dest);
+    if keep.prev.exists() {
+        tracing::warn!(dest = %dest.display(), "an earlier run stopped before checking this file: putting the previous one back");
+        keep.restore().map_err(err)?;
+        return Ok(true);
+    }
+    if keep.new.exists() {
+        tracing::warn!(dest = %dest.display(), "an earlier run stopped before checking this new file: removing it");
+        remove_if_present(dest)
+            .and_then(|()| keep.forget_marker())
+            .map_err(err)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Marks dest's reload as owed: its file is in place but nginx may still run the old one.
+/// Kept on disk, so a restarted daemon still owes it.
+pub fn owe_reload(dest: &Path) -> std::io::Result<()> {
+    File::create(sibling(dest, "confd-reload-owed")).map(drop)
+}
+
+/// The owed reload of dest ran.
+pub fn reload_done(dest: &Path) -> std::io::Result<()> {
+    remove_if_present(&sibling(dest, "confd-reload-owed"))
+}
+
+pub fn reload_owed(dest: &Path) -> bool {
+    sibling(dest, "confd-reload-owed").exists()
+}
+
+/// The files that keep what a swap replaced: `.NAME.confd-prev` (a hard link to the previous
+/// dest) or `.NAME.confd-new` (dest did not exist).
+struct Keep {
+    dest: PathBuf,
+    prev: PathBuf,
+    new: PathBuf,
+}
+
+impl Keep {
+    fn of(dest: &Path) -> Keep {
+        Keep {
+            dest: dest.to_owned(),
+            prev: sibling(dest, "confd-prev"),
+            new: sibling(dest, "confd-new"),
+        }
+    }
+
+    fn link_previous(&self) -> std::io::Result<bool> {
+        remove_if_present(&self.prev)?;
+        match fs::hard_link(&self.dest, &self.prev) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn mark_new(&self) -> std::io::Result<bool> {
+        File::create(&self.new)?.sync_all()?;
+        Ok(true)
+    }
+
+    fn restore(&self) -> std::io::Result<()> {
+        fs::rename(&self.prev, &self.dest)?;
+        sync_dir(parent(&self.dest))
+    }
+
+    fn forget(&self) {
+        let _ = remove_if_present(&self.prev).and_then(|()| self.forget_marker());
+    }
+
+    fn forget_marker(&self) -> std::io::Result<()> {
+        remove_if_present(&self.new)
+    }
+}
+
+/// `.NAME.what` beside dest: hidden, and never matched by an `include *.conf`.
+fn sibling(dest: &Path, what: &str) -> PathBuf {
+    parent(dest).join(format!(".{}.{what}", file_name(dest)))
+}
+
+fn file_name(dest: &Path) -> String {
+    dest.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Stage files are `.NAME.XXXXXX.stage` (tempfile's random part); only ours for this dest.
+fn remove_stale_stages(dest: &Path) -> std::io::Result<()> {
+    let prefix = format!(".{}.", file_name(dest));
+    let entries = match fs::read_dir(parent(dest)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let random = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".stage"));
+        if random.is_some_and(|r| r.len() == 6 && r.chars().all(char::is_alphanumeric)) {
+            tracing::info!(stage = %entry.path().display(), "removing a stage file left by an earlier run");
+            remove_if_present(&entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 fn read_current(dest: &Path) -> Result<Option<Current>, ApplyError> {
@@ -92,165 +377,56 @@ fn read_current(dest: &Path) -> Result<Option<Current>, ApplyError> {
 }
 
 /// Unset mode/uid/gid keep what the dest has (or 0644 and our own ids for a new file).
-fn desired_meta(res: &Resource, current: Option<&Current>) -> Meta {
+fn wanted_meta(t: &Target, current: Option<&Current>) -> Meta {
     let cur = current.map(|c| c.meta);
     Meta {
-        mode: res.mode.or(cur.map(|m| m.mode)).unwrap_or(0o644),
-        uid: res
+        mode: t.mode.or(cur.map(|m| m.mode)).unwrap_or(0o644),
+        uid: t
             .uid
             .or(cur.map(|m| m.uid))
             .unwrap_or_else(|| nix::unistd::geteuid().as_raw()),
-        gid: res
+        gid: t
             .gid
             .or(cur.map(|m| m.gid))
             .unwrap_or_else(|| nix::unistd::getegid().as_raw()),
     }
 }
 
-/// What `--noop` prints: a unified diff from dest to the rendered text, or None when equal.
-pub fn diff(res: &Resource, text: &str) -> Result<Option<String>, ApplyError> {
-    let current = read_current(&res.dest)?;
-    let old = current
-        .as_ref()
-        .map(|c| String::from_utf8_lossy(&c.bytes).into_owned())
-        .unwrap_or_default();
-    if current.is_some() && old == text {
-        return Ok(None);
-    }
-    let dest = res.dest.display().to_string();
-    let diff = similar::TextDiff::from_lines(old.as_str(), text)
-        .unified_diff()
-        .header(&dest, &format!("{dest} (rendered)"))
-        .to_string();
-    Ok(Some(diff))
-}
-
-/// Installs `text` as `res.dest` unless it is already there. With a check_cmd that names the
-/// staged file (`{{src}}`) the stage is checked before the swap; otherwise (nginx -t checks the
-/// whole config that includes dest) the new file is swapped in, checked, and on failure the
-/// previous content is put back.
-pub async fn install(res: &Resource, text: &str, opts: Options) -> Result<Outcome, ApplyError> {
-    let current = read_current(&res.dest)?;
-    let meta = desired_meta(res, current.as_ref());
-    if current
-        .as_ref()
-        .is_some_and(|c| c.bytes == text.as_bytes() && c.meta == meta)
-    {
-        return Ok(Outcome::Unchanged);
-    }
-    let stage = stage(&res.dest, text.as_bytes(), meta)?;
-    let check = res.check_cmd.as_deref().filter(|_| !opts.sync_only);
-    match check.map(|cmd| (cmd, with_src(cmd, stage.path()))) {
-        Some((_, Some(cmd))) => {
-            if let Err(error) = command::run(&cmd, opts.command_timeout).await {
-                discard(stage, res.keep_stage_file);
-                return Err(ApplyError::Check {
-                    dest: res.dest.clone(),
-                    error,
-                });
-            }
-            swap(stage, &res.dest)?;
-        }
-        Some((cmd, None)) => {
-            swap(stage, &res.dest)?;
-            if let Err(check) = command::run(cmd, opts.command_timeout).await {
-                return Err(match restore(&res.dest, current) {
-                    Ok(()) => ApplyError::Check {
-                        dest: res.dest.clone(),
-                        error: check,
-                    },
-                    Err(error) => ApplyError::Restore {
-                        dest: res.dest.clone(),
-                        check,
-                        error,
-                    },
-                });
-            }
-        }
-        None => swap(stage, &res.dest)?,
-    }
-    Ok(Outcome::Installed)
-}
-
-/// confd's check_cmd names the staged file as `{{.src}}`; `{{src}}` is the Jinja spelling.
-fn with_src(cmd: &str, stage: &Path) -> Option<String> {
-    let path = stage.display().to_string();
-    let mut out = cmd.to_owned();
-    for form in ["{{.src}}", "{{ .src }}", "{{src}}", "{{ src }}"] {
-        out = out.replace(form, &path);
-    }
-    (out != cmd).then_some(out)
-}
-
-/// Writes a stage file beside dest (same filesystem, so the swap is a rename), with its final
-/// mode and owner, and flushes it to disk.
-fn stage(dest: &Path, bytes: &[u8], meta: Meta) -> Result<NamedTempFile, ApplyError> {
-    let err = |error| ApplyError::Stage {
-        dest: dest.to_owned(),
-        error,
-    };
-    let dir = parent(dest);
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+fn stage_file(dest: &Path, bytes: &[u8], meta: Meta) -> std::io::Result<NamedTempFile> {
     let mut file = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
+        .prefix(&format!(".{}.", file_name(dest)))
         .suffix(".stage")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    file.write_all(bytes).map_err(err)?;
+        .tempfile_in(parent(dest))?;
+    file.write_all(bytes)?;
     let f = file.as_file();
-    f.set_permissions(fs::Permissions::from_mode(meta.mode))
-        .map_err(err)?;
-    nix::unistd::fchown(f, Some(meta.uid.into()), Some(meta.gid.into()))
-        .map_err(|e| err(e.into()))?;
-    f.sync_all().map_err(err)?;
+    f.set_permissions(fs::Permissions::from_mode(meta.mode))?;
+    nix::unistd::fchown(f, Some(meta.uid.into()), Some(meta.gid.into()))?;
+    f.sync_all()?;
     Ok(file)
 }
 
 /// Renames the stage over dest and syncs the directory. A dest that is a bind-mounted single file
 /// cannot be renamed over (EBUSY): then, as confd does, it is written in place.
-fn swap(stage: NamedTempFile, dest: &Path) -> Result<(), ApplyError> {
-    let err = |error| ApplyError::Swap {
-        dest: dest.to_owned(),
-        error,
-    };
+fn install(stage: NamedTempFile, dest: &Path) -> std::io::Result<()> {
     match stage.persist(dest) {
-        Ok(_) => sync_dir(parent(dest)).map_err(err),
+        Ok(_) => sync_dir(parent(dest)),
         Err(e) if e.error.raw_os_error() == Some(nix::libc::EBUSY) => {
             tracing::warn!(dest = %dest.display(), "rename failed with EBUSY (bind mount?); writing in place");
-            let bytes = fs::read(e.file.path()).map_err(err)?;
+            let bytes = fs::read(e.file.path())?;
             let mut f = fs::OpenOptions::new()
                 .write(true)
                 .truncate(true)
-                .open(dest)
-                .map_err(err)?;
-            f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(err)
+                .open(dest)?;
+            f.write_all(&bytes).and_then(|_| f.sync_all())
         }
-        Err(e) => Err(err(e.error)),
+        Err(e) => Err(e.error),
     }
 }
 
-/// Puts the previous dest back (byte for byte, same mode and owner), or removes a dest that did
-/// not exist before.
-fn restore(dest: &Path, previous: Option<Current>) -> Result<(), std::io::Error> {
-    let io = |e: ApplyError| match e {
-        ApplyError::Stage { error, .. } | ApplyError::Swap { error, .. } => error,
-        other => std::io::Error::other(other.to_string()),
-    };
-    match previous {
-        Some(prev) => swap(stage(dest, &prev.bytes, prev.meta).map_err(io)?, dest).map_err(io),
-        None => fs::remove_file(dest).and_then(|_| sync_dir(parent(dest))),
-    }
-}
-
-fn discard(stage: NamedTempFile, keep: bool) {
-    if keep {
-        match stage.keep() {
-            Ok((_, path)) => tracing::info!(stage = %path.display(), "keeping stage file"),
-            Err(e) => tracing::warn!("could not keep stage file: {e}"),
-        }
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -263,4 +439,114 @@ fn parent(dest: &Path) -> &Path {
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(dir: &Path, mode: Option<u32>) -> Target {
+        Target {
+            dest: dir.join("up.conf"),
+            mode,
+            uid: None,
+            gid: None,
+            keep_stage_file: false,
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn write(plan: Plan) -> Write {
+        match plan {
+            Plan::Write(w) => w,
+            Plan::Unchanged => panic!("expected a write"),
+        }
+    }
+
+    #[test]
+    fn a_mode_only_change_is_a_write_that_noop_shows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = target(dir.path(), Some(0o644));
+        fs::write(&t.dest, "same\n").expect("dest");
+        fs::set_permissions(&t.dest, fs::Permissions::from_mode(0o600)).expect("chmod");
+        let w = write(plan(&t, "same\n".into()).expect("plan"));
+        assert!(w.diff().contains("mode 0600 -> 0644"), "{}", w.diff());
+        assert!(!w.diff().contains("@@"), "no content hunk: {}", w.diff());
+        w.stage().expect("stage").swap().expect("swap").commit();
+        assert!(matches!(
+            plan(&t, "same\n".into()).expect("plan"),
+            Plan::Unchanged
+        ));
+    }
+
+    #[test]
+    fn rollback_puts_the_previous_file_back_byte_for_byte_with_its_mode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = target(dir.path(), None);
+        fs::write(&t.dest, "old\n").expect("dest");
+        fs::set_permissions(&t.dest, fs::Permissions::from_mode(0o640)).expect("chmod");
+        let swapped = write(plan(&t, "new\n".into()).expect("plan"))
+            .stage()
+            .expect("stage")
+            .swap()
+            .expect("swap");
+        assert_eq!(fs::read_to_string(&t.dest).expect("read"), "new\n");
+        swapped.rollback().expect("rollback");
+        assert_eq!(fs::read_to_string(&t.dest).expect("read"), "old\n");
+        let mode = fs::metadata(&t.dest).expect("md").mode() & 0o7777;
+        assert_eq!(mode, 0o640);
+        assert_eq!(names(dir.path()), ["up.conf"], "nothing left beside dest");
+    }
+
+    #[test]
+    fn rollback_of_a_new_file_removes_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = target(dir.path(), None);
+        write(plan(&t, "new\n".into()).expect("plan"))
+            .stage()
+            .expect("stage")
+            .swap()
+            .expect("swap")
+            .rollback()
+            .expect("rollback");
+        assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_swap_never_committed_is_undone_at_the_next_start_and_stale_stages_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = target(dir.path(), None);
+        fs::write(&t.dest, "old\n").expect("dest");
+        let swapped = write(plan(&t, "unchecked\n".into()).expect("plan"))
+            .stage()
+            .expect("stage")
+            .swap()
+            .expect("swap");
+        std::mem::forget(swapped); // the process died here
+        fs::write(dir.path().join(".up.conf.a1B2c3.stage"), "debris").expect("debris");
+        fs::write(dir.path().join(".other.conf.a1B2c3.stage"), "not ours").expect("other");
+        assert!(recover(&t).expect("recover"));
+        assert_eq!(fs::read_to_string(&t.dest).expect("read"), "old\n");
+        assert_eq!(names(dir.path()), [".other.conf.a1B2c3.stage", "up.conf"]);
+        assert!(!recover(&t).expect("recover again"), "nothing left to undo");
+    }
+
+    #[test]
+    fn an_owed_reload_is_remembered_on_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("up.conf");
+        assert!(!reload_owed(&dest));
+        owe_reload(&dest).expect("owe");
+        assert!(reload_owed(&dest));
+        reload_done(&dest).expect("done");
+        assert!(!reload_owed(&dest));
+    }
 }

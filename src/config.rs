@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use tracing_subscriber::filter::LevelFilter;
+
+use crate::apply::Target;
 use crate::cli::{Cli, LogFormat};
-use crate::render::{self, RenderError};
-use crate::store::keypath;
+use crate::{keypath, logging};
 
 const DEFAULT_CONFDIR: &str = "/etc/confd";
 const DEFAULT_NODE: &str = "http://127.0.0.1:2379";
@@ -36,8 +38,6 @@ pub enum ConfigError {
     Invalid { path: PathBuf, message: String },
     #[error("{0}")]
     Flag(String),
-    #[error(transparent)]
-    Template(#[from] RenderError),
 }
 
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ pub struct Config {
     pub sync_only: bool,
     pub watch: bool,
     pub interval: Duration,
-    pub log_level: String,
+    pub log_level: LevelFilter,
     pub log_format: LogFormat,
     pub command_timeout: Duration,
     pub coalesce: Coalesce,
@@ -161,6 +161,19 @@ pub struct Resource {
     pub keep_stage_file: bool,
 }
 
+impl Resource {
+    /// Where and how its render is installed.
+    pub fn target(&self) -> Target {
+        Target {
+            dest: self.dest.clone(),
+            mode: self.mode,
+            uid: self.uid,
+            gid: self.gid,
+            keep_stage_file: self.keep_stage_file,
+        }
+    }
+}
+
 /// confd.toml. Every key confd knows is accepted; those for backends confd-rs does not have are
 /// ignored with a warning, and anything else is an error (confd ignores typos silently).
 #[derive(Debug, Default, Deserialize)]
@@ -230,12 +243,9 @@ struct TemplateToml {
     keep_stage_file: Option<bool>,
 }
 
-/// Reads and validates everything the run needs; no store is contacted.
-pub fn load(cli: &Cli) -> anyhow::Result<Config> {
-    Ok(load_config(cli)?)
-}
-
-fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
+/// Reads and validates everything the run needs; no store is contacted. Templates are read
+/// here and compiled by the pipeline.
+pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
     let confdir = cli
         .confdir
         .clone()
@@ -246,7 +256,13 @@ fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
             message: "confdir does not exist or is not a directory (set it with --confdir)".into(),
         });
     }
-    let file = read_confd_toml(cli, &confdir)?;
+    let config_file = cli
+        .config_file
+        .clone()
+        .unwrap_or_else(|| confdir.join("confd.toml"));
+    let file = read_confd_toml(cli, &config_file)?;
+    let confd_toml = config_file.clone();
+    let path = confd_toml.as_path();
     // confd.toml may move the confdir; a flag still wins.
     let confdir = cli
         .confdir
@@ -263,25 +279,44 @@ fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
         .or(file.keep_stage_file)
         .unwrap_or(false);
     let resources = load_resources(&confdir, &prefix, keep_stage_file)?;
-    let ms = |flag: Option<u64>, key: Option<u64>, default| {
-        Duration::from_millis(flag.or(key).unwrap_or(default))
-    };
     let coalesce = Coalesce {
-        window: ms(
-            cli.coalesce_window_ms,
-            file.coalesce_window_ms,
-            DEFAULT_COALESCE_WINDOW_MS,
+        window: Duration::from_millis(
+            cli.coalesce_window_ms
+                .or(file.coalesce_window_ms)
+                .unwrap_or(DEFAULT_COALESCE_WINDOW_MS),
         ),
-        max_delay: ms(
-            cli.coalesce_max_ms,
-            file.coalesce_max_ms,
+        max_delay: Duration::from_millis(positive(
+            pick(
+                cli.coalesce_max_ms,
+                file.coalesce_max_ms,
+                path,
+                COALESCE_MAX,
+            ),
             DEFAULT_COALESCE_MAX_MS,
-        ),
+        )?),
     };
-    let config_file = cli
-        .config_file
-        .clone()
-        .unwrap_or_else(|| confdir.join("confd.toml"));
+    let interval = positive(
+        pick(cli.interval, file.interval, path, INTERVAL),
+        DEFAULT_INTERVAL_SECS,
+    )?;
+    let command_timeout = positive(
+        pick(
+            cli.command_timeout,
+            file.command_timeout,
+            path,
+            COMMAND_TIMEOUT,
+        ),
+        DEFAULT_COMMAND_TIMEOUT_SECS,
+    )?;
+    let log_level = match pick(
+        cli.log_level.clone(),
+        file.log_level.clone(),
+        path,
+        LOG_LEVEL,
+    ) {
+        Some((level, from)) => logging::level(&level).map_err(|e| from.error(e))?,
+        None => LevelFilter::INFO,
+    };
     let mut warnings = foreign_keys(&config_file, &file);
     if resources.is_empty() {
         warnings.push(format!(
@@ -298,37 +333,22 @@ fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
         ],
         coalesce,
         metrics_addr: cli.metrics_addr.or(file.metrics_addr),
-        backend: backend(cli, &file)?,
+        backend: backend(cli, &file, path)?,
         onetime: cli.onetime.unwrap_or(false),
         noop: cli.noop.or(file.noop).unwrap_or(false),
         exit_code: cli.exit_code,
         sync_only: cli.sync_only.or(file.sync_only).unwrap_or(false),
         watch: cli.watch.or(file.watch).unwrap_or(true),
-        interval: Duration::from_secs(
-            cli.interval
-                .or(file.interval)
-                .unwrap_or(DEFAULT_INTERVAL_SECS),
-        ),
-        log_level: cli
-            .log_level
-            .clone()
-            .or(file.log_level.clone())
-            .unwrap_or_else(|| "info".into()),
+        interval: Duration::from_secs(interval),
+        log_level,
         log_format: cli.log_format,
-        command_timeout: Duration::from_secs(
-            cli.command_timeout
-                .or(file.command_timeout)
-                .unwrap_or(DEFAULT_COMMAND_TIMEOUT_SECS),
-        ),
+        command_timeout: Duration::from_secs(command_timeout),
         resources,
     })
 }
 
-fn read_confd_toml(cli: &Cli, confdir: &Path) -> Result<ConfdToml, ConfigError> {
-    let path = cli
-        .config_file
-        .clone()
-        .unwrap_or_else(|| confdir.join("confd.toml"));
+fn read_confd_toml(cli: &Cli, path: &Path) -> Result<ConfdToml, ConfigError> {
+    let path = path.to_owned();
     match fs::read_to_string(&path) {
         Ok(text) => parse_toml(&path, &text),
         // confd runs without a confd.toml; a file named explicitly must exist.
@@ -369,14 +389,75 @@ fn foreign_keys(path: &Path, t: &ConfdToml) -> Vec<String> {
         .collect()
 }
 
-fn backend(cli: &Cli, file: &ConfdToml) -> Result<Backend, ConfigError> {
-    let name = cli
-        .backend
-        .clone()
-        .or(file.backend.clone())
-        .unwrap_or_else(|| "etcdv3".into());
+/// A setting's flag and confd.toml key, for errors about its value.
+type Names = (&'static str, &'static str);
+const INTERVAL: Names = ("--interval", "interval");
+const COMMAND_TIMEOUT: Names = ("--command-timeout", "command_timeout");
+const COALESCE_MAX: Names = ("--coalesce-max", "coalesce_max_ms");
+const LOG_LEVEL: Names = ("--log-level", "log-level");
+const BACKEND: Names = ("--backend", "backend");
+
+/// Where a setting's value came from: a flag, or confd.toml (then errors name the file).
+struct Origin<'a> {
+    names: Names,
+    file: Option<&'a Path>,
+}
+
+impl Origin<'_> {
+    fn error(&self, message: impl std::fmt::Display) -> ConfigError {
+        match self.file {
+            Some(path) => ConfigError::Invalid {
+                path: path.to_owned(),
+                message: format!("{}: {message}", self.names.1),
+            },
+            None => ConfigError::Flag(format!("{}: {message}", self.names.0)),
+        }
+    }
+}
+
+/// The flag's value, else confd.toml's, with where it came from.
+fn pick<'a, T>(
+    flag: Option<T>,
+    key: Option<T>,
+    path: &'a Path,
+    names: Names,
+) -> Option<(T, Origin<'a>)> {
+    match (flag, key) {
+        (Some(v), _) => Some((v, Origin { names, file: None })),
+        (None, Some(v)) => Some((
+            v,
+            Origin {
+                names,
+                file: Some(path),
+            },
+        )),
+        (None, None) => None,
+    }
+}
+
+/// A count of seconds or milliseconds that must not be 0 (0 would busy-poll etcd, or time out
+/// every command).
+fn positive(picked: Option<(u64, Origin)>, default: u64) -> Result<u64, ConfigError> {
+    match picked {
+        Some((0, from)) => Err(from.error("must be greater than 0")),
+        Some((v, _)) => Ok(v),
+        None => Ok(default),
+    }
+}
+
+fn backend(cli: &Cli, file: &ConfdToml, path: &Path) -> Result<Backend, ConfigError> {
+    let (name, from) = pick(cli.backend.clone(), file.backend.clone(), path, BACKEND)
+        .unwrap_or_else(|| {
+            (
+                "etcdv3".into(),
+                Origin {
+                    names: BACKEND,
+                    file: None,
+                },
+            )
+        });
     match name.as_str() {
-        "etcdv3" | "etcd" => Ok(Backend::Etcd(etcd_config(cli, file)?)),
+        "etcdv3" | "etcd" => Ok(Backend::Etcd(etcd_config(cli, file, Some(path))?)),
         "file" => {
             let files = if cli.files.is_empty() {
                 file.file.clone().unwrap_or_default()
@@ -390,18 +471,30 @@ fn backend(cli: &Cli, file: &ConfdToml) -> Result<Backend, ConfigError> {
             }
             Ok(Backend::File(files))
         }
-        other => Err(ConfigError::Flag(format!(
-            "backend {other:?} is not supported: expected \"etcdv3\" (or \"etcd\") or \"file\""
+        other => Err(from.error(format!(
+            "{other:?} is not supported: expected \"etcdv3\" (or \"etcd\") or \"file\""
         ))),
     }
 }
 
 /// etcd settings from flags and CONFD_* alone (the registration agent reads no confd.toml).
 pub fn etcd_from_flags(cli: &Cli) -> Result<EtcdConfig, ConfigError> {
-    etcd_config(cli, &ConfdToml::default())
+    etcd_config(cli, &ConfdToml::default(), None)
 }
 
-fn etcd_config(cli: &Cli, file: &ConfdToml) -> Result<EtcdConfig, ConfigError> {
+/// etcd settings; `path` is confd.toml's, named in errors about settings it may have given.
+fn etcd_config(
+    cli: &Cli,
+    file: &ConfdToml,
+    path: Option<&Path>,
+) -> Result<EtcdConfig, ConfigError> {
+    let setting_error = |message: String| match path {
+        Some(path) => ConfigError::Invalid {
+            path: path.to_owned(),
+            message: format!("{message} (flags, this file or the environment)"),
+        },
+        None => ConfigError::Flag(message),
+    };
     let scheme = cli
         .scheme
         .clone()
@@ -446,7 +539,7 @@ fn etcd_config(cli: &Cli, file: &ConfdToml) -> Result<EtcdConfig, ConfigError> {
             .or_else(|| env("CONFD_CLIENT_CAKEYS")),
     };
     if tls.cert.is_some() != tls.key.is_some() {
-        return Err(ConfigError::Flag(
+        return Err(setting_error(
             "client_cert and client_key must be given together".into(),
         ));
     }
@@ -462,12 +555,12 @@ fn etcd_config(cli: &Cli, file: &ConfdToml) -> Result<EtcdConfig, ConfigError> {
         (Some(user), Some(password)) => basic_auth.then_some(Credentials { user, password }),
         (None, None) => None,
         (Some(_), None) => {
-            return Err(ConfigError::Flag(format!(
+            return Err(setting_error(format!(
                 "etcd username given without a password: set --password-file, {PASSWORD_ENV} or password"
             )))
         }
         (None, Some(_)) => {
-            return Err(ConfigError::Flag(
+            return Err(setting_error(
                 "etcd password given without a username: set --username or username".into(),
             ))
         }
@@ -574,7 +667,6 @@ fn load_resource(
     let template = fs::read_to_string(&src)
         .map_err(|e| invalid(format!("template.src {}: {e}", src.display())))?;
     let name = path.display().to_string();
-    render::check_syntax(&src.display().to_string(), &template)?;
     let mode = t
         .mode
         .as_deref()

@@ -1,39 +1,48 @@
 //! confd-rs: parse the command line, set up logging, dispatch, map the outcome to an exit code.
 
-mod apply;
-mod cli;
-mod command;
-mod config;
-mod daemon;
-mod event;
-mod exit;
-mod fswatch;
-mod logging;
-mod metrics;
-mod register;
-mod render;
-mod run;
-mod signals;
-mod store;
-
 use std::process::ExitCode;
+
+use confd_rs::cli::{self, Cli, LogFormat};
+use confd_rs::error::Error;
+use confd_rs::{config, logging, register};
 
 fn main() -> ExitCode {
     let cli = match cli::parse(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let outcome = match &cli.command {
-        Some(cli::Command::Register(args)) => {
-            logging::init(cli.log_level.as_deref().unwrap_or("info"), cli.log_format)
-                .map_err(anyhow::Error::from)
-                .and_then(|()| register::main(&cli, args))
+    let mut logging_up = false;
+    let format = cli.log_format;
+    let outcome = try_main(cli, &mut logging_up);
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            // One line: JSON through the logger when logs are JSON, plain text otherwise.
+            if logging_up && format == LogFormat::Json {
+                tracing::error!("{err}");
+            } else {
+                eprintln!("confd-rs: error: {err}");
+            }
+            ExitCode::from(err.exit_code())
         }
-        None => config::load(&cli).and_then(|cfg| {
-            logging::init(&cfg.log_level, cfg.log_format)?;
+    }
+}
+
+fn try_main(cli: Cli, logging_up: &mut bool) -> Result<u8, Error> {
+    match &cli.command {
+        Some(cli::Command::Register(args)) => {
+            let level = logging::level(cli.log_level.as_deref().unwrap_or("info"))
+                .map_err(|e| config::ConfigError::Flag(format!("--log-level: {e}")))?;
+            logging::init(level, cli.log_format);
+            *logging_up = true;
+            register::main(&cli, args)
+        }
+        None => {
+            let cfg = config::load(&cli)?;
+            logging::init(cfg.log_level, cfg.log_format);
+            *logging_up = true;
             cfg.log_warnings();
-            run::main(cli, cfg)
-        }),
-    };
-    exit::code(outcome)
+            confd_rs::run(cli, cfg)
+        }
+    }
 }

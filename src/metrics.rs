@@ -7,7 +7,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
@@ -18,8 +17,18 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Metric, Registry};
 
-use crate::apply::{ApplyError, Outcome};
-use crate::run::Report;
+/// What became of one resource in a pass, as the metrics count it.
+pub enum Applied<'a> {
+    Updated,
+    Unchanged,
+    Failed {
+        reason: &'a str,
+        /// check_cmd refused the render (the previous file was kept).
+        check: bool,
+        /// reload_cmd failed (the file is in place).
+        reload: bool,
+    },
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResourceLabel {
@@ -111,18 +120,16 @@ impl Metrics {
         }
     }
 
-    pub fn record(&self, resource: &str, report: &Report) {
+    pub fn record(&self, resource: &str, applied: Applied, dropped: usize) {
         let label = ResourceLabel {
             resource: resource.to_owned(),
         };
         self.renders.get_or_create(&label).inc();
-        self.dropped
-            .get_or_create(&label)
-            .inc_by(report.dropped as u64);
-        let result = match &report.result {
-            Ok(Outcome::Installed) => "updated",
-            Ok(Outcome::Unchanged) => "unchanged",
-            Err(_) => "failed",
+        self.dropped.get_or_create(&label).inc_by(dropped as u64);
+        let result = match &applied {
+            Applied::Updated => "updated",
+            Applied::Unchanged => "unchanged",
+            Applied::Failed { .. } => "failed",
         };
         self.applies
             .get_or_create(&ApplyLabel {
@@ -131,8 +138,23 @@ impl Metrics {
             })
             .inc();
         let mut health = self.lock();
-        match &report.result {
-            Ok(_) => {
+        match applied {
+            Applied::Failed {
+                reason,
+                check,
+                reload,
+            } => {
+                if check {
+                    self.check_failures.get_or_create(&label).inc();
+                }
+                if reload {
+                    self.reload_failures.get_or_create(&label).inc();
+                }
+                health
+                    .failing
+                    .insert(resource.to_owned(), reason.to_owned());
+            }
+            Applied::Updated | Applied::Unchanged => {
                 let now = SystemTime::now()
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .unwrap_or_default();
@@ -140,16 +162,6 @@ impl Metrics {
                     .get_or_create(&label)
                     .set(now.as_secs_f64());
                 health.failing.remove(resource);
-            }
-            Err(e) => {
-                match e.downcast_ref::<ApplyError>() {
-                    Some(ApplyError::Check { .. } | ApplyError::Restore { .. }) => {
-                        self.check_failures.get_or_create(&label).inc()
-                    }
-                    Some(ApplyError::Reload(_)) => self.reload_failures.get_or_create(&label).inc(),
-                    _ => 0,
-                };
-                health.failing.insert(resource.to_owned(), format!("{e:#}"));
             }
         }
     }
@@ -186,10 +198,15 @@ impl Metrics {
             Some(Err(e)) => return Err(format!("store not connected: {e}")),
             Some(Ok(())) => {}
         }
-        match h.failing.iter().next() {
-            Some((resource, e)) => Err(format!("{resource}: last apply failed: {e}")),
-            None => Ok(()),
+        if h.failing.is_empty() {
+            return Ok(());
         }
+        let failing: Vec<String> = h
+            .failing
+            .iter()
+            .map(|(resource, e)| format!("{resource}: last apply failed: {e}"))
+            .collect();
+        Err(failing.join("; "))
     }
 
     fn encode(&self) -> String {
@@ -207,15 +224,20 @@ fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str
 }
 
 /// Binds `addr` (an error if it cannot) and serves /metrics and /healthz in the background.
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("--metrics-addr {addr}"))?;
-    tracing::info!(%addr, "serving /metrics and /healthz");
+pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tracing::info!(addr = %bound, "serving /metrics and /healthz");
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::warn!("metrics: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let metrics = metrics.clone();
             tokio::spawn(async move {
@@ -230,7 +252,7 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> anyhow::Result<()
             });
         }
     });
-    Ok(())
+    Ok(bound)
 }
 
 fn respond(req: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {

@@ -132,7 +132,7 @@ fn unsupported_backend() {
     .expect("write");
     case.fails(
         2,
-        &["backend \"consul\" is not supported: expected \"etcdv3\" (or \"etcd\") or \"file\""],
+        &["confd.toml: backend: \"consul\" is not supported: expected \"etcdv3\" (or \"etcd\") or \"file\""],
     );
 }
 
@@ -262,7 +262,48 @@ fn invalid_log_level() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("log-level \"loud\": expected debug, info, warn, error"),
+        stderr(&out).contains("--log-level: \"loud\": expected debug, info, warn, error"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bad_values_in_confd_toml_name_the_file_and_key() {
+    for (toml, needle) in [
+        (
+            "backend = \"file\"\nlog-level = \"verbose\"\n",
+            "confd.toml: log-level: \"verbose\": expected debug",
+        ),
+        (
+            "backend = \"file\"\ninterval = 0\n",
+            "confd.toml: interval: must be greater than 0",
+        ),
+        (
+            "backend = \"file\"\ncommand_timeout = 0\n",
+            "confd.toml: command_timeout: must be greater than 0",
+        ),
+        (
+            "backend = \"etcd\"\nusername = \"u\"\n",
+            "confd.toml: etcd username given without a password",
+        ),
+    ] {
+        let case = Case::new("x\n");
+        std::fs::write(case.confdir.path().join("confd.toml"), toml).expect("write");
+        case.fails(2, &[needle]);
+    }
+    // The same values as flags name the flag.
+    let case = Case::new("x\n");
+    let out = case.confdir.run(&[
+        "--onetime",
+        "--interval",
+        "0",
+        "--file",
+        case.keys.to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--interval: must be greater than 0"),
         "{}",
         stderr(&out)
     );

@@ -332,7 +332,12 @@ fn sigterm_during_a_burst_leaves_a_complete_file_and_exits_zero() {
         "{text}"
     );
     assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
-    assert!(d.log().contains("SIGTERM: exiting"), "{}", d.log());
+    assert!(
+        d.log()
+            .contains("SIGTERM: finishing the unit in flight, then exiting"),
+        "{}",
+        d.log()
+    );
     burst.join().expect("burst thread");
 }
 
@@ -504,7 +509,7 @@ fn the_shipped_supervisor_program_runs_the_daemon_and_stops_it_cleanly() {
     });
     assert!(std::fs::read_to_string(&log)
         .expect("captured log")
-        .contains("SIGTERM: exiting"));
+        .contains("SIGTERM: finishing the unit in flight, then exiting"));
     ctl(&["shutdown"]);
     let _ = sup.wait();
 }

@@ -33,15 +33,7 @@ impl Health {
             (None, Some(cmd)) => Some(Check::Cmd(cmd.clone())),
             (None, None) => None,
         };
-        let secs = |flag: &str, v: f64| {
-            (v.is_finite() && v > 0.0)
-                .then(|| Duration::from_secs_f64(v))
-                .ok_or_else(|| {
-                    RegisterError::Usage(format!(
-                        "{flag} {v}: expected a positive number of seconds"
-                    ))
-                })
-        };
+        let secs = |flag, v| super::seconds(flag, v, super::Zero::Refused);
         Ok(Health {
             healthy: check.is_none(),
             check,

@@ -10,12 +10,12 @@ mod spec;
 
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::time::Instant;
 
 use crate::cli::{Cli, RegisterArgs};
 use crate::config;
+use crate::error::Error;
 use child::Child;
 use health::Health;
 use lease::Registration;
@@ -34,15 +34,14 @@ pub enum RegisterError {
     },
 }
 
-pub fn main(cli: &Cli, args: &RegisterArgs) -> anyhow::Result<u8> {
+/// Every flag is checked before anything is contacted or started.
+pub fn main(cli: &Cli, args: &RegisterArgs) -> Result<u8, Error> {
     let spec = spec::resolve(args, cli.prefix.as_deref().unwrap_or(""))?;
     let etcd = config::etcd_from_flags(cli)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    rt.block_on(async {
-        let mut signals = Signals::install()?;
+    let health = Health::new(args, &spec)?;
+    let drain = seconds("--drain", args.drain, Zero::Allowed)?;
+    crate::runtime()?.block_on(async {
+        let mut signals = Signals::install().map_err(Error::host("installing signal handlers"))?;
         let mut reg = Registration::new(&etcd, &spec, args.ttl);
         if args.require_etcd {
             reg.reach().await?;
@@ -66,17 +65,35 @@ pub fn main(cli: &Cli, args: &RegisterArgs) -> anyhow::Result<u8> {
                 args.port_env.as_deref(),
             )?),
         };
-        let health = Health::new(args, &spec)?;
-        let drain = Duration::from_secs_f64(args.drain.max(0.0));
-        Agent {
+        let agent = Agent {
             reg,
             child,
             health,
             drain,
-        }
-        .run(&mut signals)
-        .await
+        };
+        Ok(agent.run(&mut signals).await)
     })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zero {
+    Allowed,
+    Refused,
+}
+
+/// A flag's number of seconds as a Duration: finite, not negative (nor zero where refused), and
+/// small enough to be one (`1e300` is not).
+pub fn seconds(flag: &str, v: f64, zero: Zero) -> Result<Duration, RegisterError> {
+    let ok = v.is_finite() && v >= 0.0 && !(v == 0.0 && zero == Zero::Refused);
+    ok.then(|| Duration::try_from_secs_f64(v).ok())
+        .flatten()
+        .ok_or_else(|| {
+            let expected = match zero {
+                Zero::Allowed => "a number of seconds, 0 or more",
+                Zero::Refused => "a positive number of seconds",
+            };
+            RegisterError::Usage(format!("{flag} {v}: expected {expected}"))
+        })
 }
 
 struct Agent {
@@ -87,18 +104,18 @@ struct Agent {
 }
 
 impl Agent {
-    async fn run(mut self, signals: &mut Signals) -> anyhow::Result<u8> {
+    async fn run(mut self, signals: &mut Signals) -> u8 {
         let mut next_lease = Instant::now();
         let mut next_probe = Instant::now();
         loop {
             tokio::select! {
                 sig = signals.recv() => if let Some(code) = self.on_signal(sig, signals).await {
-                    return Ok(code);
+                    return code;
                 },
                 code = wait(&mut self.child) => {
                     tracing::info!(code, "instance exited");
                     self.reg.deregister().await;
-                    return Ok(code);
+                    return code;
                 }
                 _ = tokio::time::sleep_until(next_probe), if self.health.is_checked() => {
                     let healthy = tokio::select! {
@@ -109,7 +126,7 @@ impl Agent {
                     let healthy = match healthy {
                         Ok(h) => h,
                         Err(sig) => match self.on_signal(sig, signals).await {
-                            Some(code) => return Ok(code),
+                            Some(code) => return code,
                             None => continue,
                         },
                     };
@@ -130,7 +147,7 @@ impl Agent {
                         };
                         if let Some(sig) = interrupted {
                             match self.on_signal(sig, signals).await {
-                                Some(code) => return Ok(code),
+                                Some(code) => return code,
                                 None => continue,
                             }
                         }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, TcpListener};
 
 use super::RegisterError;
 use crate::cli::RegisterArgs;
-use crate::store::keypath;
+use crate::keypath;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {

@@ -7,19 +7,23 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use minijinja::value::{Object, ObjectRepr, Rest, Serde};
-use minijinja::{Environment, Error, ErrorKind, Value};
+use minijinja::{Environment, Error, ErrorKind, State, Value};
 
 use super::glob::Pattern;
 use super::hostport;
-use crate::store::keypath;
+use crate::keypath;
 
-/// The keys one resource sees, relative to its prefix.
+/// The keys one render sees: a sorted map, shared rather than copied (the daemon's whole view,
+/// say), of which only keys under one of `within` are visible. Also collects the values the
+/// render left out.
+#[derive(Debug)]
 pub struct KeySpace {
-    kvs: BTreeMap<String, String>,
+    kvs: Arc<BTreeMap<String, String>>,
+    within: Vec<String>,
+    dropped: Mutex<Vec<String>>,
 }
 
-/// Values a render left out, each a message naming its key; the caller logs them.
-pub type Dropped = Arc<Mutex<Vec<String>>>;
+impl Object for KeySpace {}
 
 /// A key/value pair as confd's `get`/`gets` return it: `.key`/`.value`, and confd's `.Key`/`.Value`.
 #[derive(Debug)]
@@ -84,8 +88,26 @@ fn invalid(msg: impl Into<String>) -> Error {
 }
 
 impl KeySpace {
-    pub fn new(kvs: BTreeMap<String, String>) -> KeySpace {
-        KeySpace { kvs }
+    /// Every key of `kvs`.
+    pub fn all(kvs: Arc<BTreeMap<String, String>>) -> KeySpace {
+        KeySpace::within(kvs, vec![String::new()])
+    }
+
+    /// The keys of `kvs` under any of `prefixes`.
+    pub fn within(kvs: Arc<BTreeMap<String, String>>, prefixes: Vec<String>) -> KeySpace {
+        KeySpace {
+            kvs,
+            within: prefixes,
+            dropped: Mutex::default(),
+        }
+    }
+
+    fn visible(&self, key: &str) -> bool {
+        self.within.iter().any(|p| key.starts_with(p.as_str()))
+    }
+
+    fn lookup(&self, key: &str) -> Option<&String> {
+        self.kvs.get(key).filter(|_| self.visible(key))
     }
 
     fn under<'a>(&'a self, prefix: &str) -> impl Iterator<Item = (&'a String, &'a String)> + 'a {
@@ -93,6 +115,23 @@ impl KeySpace {
         self.kvs
             .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(move |(k, _)| k.starts_with(owned.as_str()))
+            .filter(|(k, _)| self.visible(k))
+    }
+
+    /// What the render left out, each named by its key (once each).
+    pub fn take_dropped(&self) -> Vec<String> {
+        self.dropped
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default()
+    }
+
+    fn report(&self, msg: String) {
+        if let Ok(mut d) = self.dropped.lock() {
+            if !d.contains(&msg) {
+                d.push(msg);
+            }
+        }
     }
 
     /// Pairs whose key matches a Go `path.Match` pattern, sorted by key (confd's `gets`).
@@ -105,7 +144,7 @@ impl KeySpace {
     }
 
     fn getv(&self, key: &str, default: Option<String>) -> Result<String, Error> {
-        match (self.kvs.get(key), default) {
+        match (self.lookup(key), default) {
             (Some(v), _) => Ok(v.clone()),
             (None, Some(d)) => Ok(d),
             (None, None) => Err(invalid(format!("key does not exist: {key}"))),
@@ -121,7 +160,7 @@ impl KeySpace {
             format!("{dir}/")
         };
         let mut out: Vec<String> = Vec::new();
-        if !dirs_only && self.kvs.contains_key(dir) && dir != "/" {
+        if !dirs_only && self.lookup(dir).is_some() && dir != "/" {
             out.push(keypath::base(dir));
         }
         let mut from = Bound::Included(base.clone());
@@ -133,6 +172,10 @@ impl KeySpace {
             let Some(rest) = k.strip_prefix(base.as_str()) else {
                 break;
             };
+            if !self.visible(k) {
+                from = Bound::Excluded(k.clone());
+                continue;
+            }
             let (seg, deeper) = match rest.split_once('/') {
                 Some((seg, _)) => (seg, true),
                 None => (rest, false),
@@ -154,16 +197,15 @@ impl KeySpace {
 
     /// Valid `host:port` values under a glob, sorted and deduplicated; the others are reported
     /// to `dropped` by key and left out.
-    fn hostports(&self, pattern: &str, dropped: &Dropped) -> Result<Vec<String>, Error> {
+    fn hostports(&self, pattern: &str) -> Result<Vec<String>, Error> {
         let mut out = Vec::new();
         for (k, v) in self.glob(pattern)? {
             if hostport::is_host_port(v) {
                 out.push(v.clone());
             } else {
-                report(
-                    dropped,
-                    format!("key {k}: value {v:?} is not a valid host:port; left out"),
-                );
+                self.report(format!(
+                    "key {k}: value {v:?} is not a valid host:port; left out"
+                ));
             }
         }
         out.sort();
@@ -172,60 +214,61 @@ impl KeySpace {
     }
 }
 
-fn report(dropped: &Dropped, msg: String) {
-    if let Ok(mut d) = dropped.lock() {
-        if !d.contains(&msg) {
-            d.push(msg);
-        }
-    }
+/// The keys of the render in progress.
+fn keys(state: &State) -> Result<Arc<KeySpace>, Error> {
+    state
+        .lookup(super::KEYS)
+        .and_then(|v| v.downcast_object::<KeySpace>())
+        .ok_or_else(|| invalid("no keys in this render"))
 }
 
-/// Registers every function on `env`, bound to `keys`.
-pub fn register(env: &mut Environment<'static>, keys: Arc<KeySpace>, dropped: Dropped) {
-    register_key_functions(env, &keys, &dropped);
+/// Registers every function on `env`; key functions read the keys of each render from its
+/// context, so one environment serves every render.
+pub fn register(env: &mut Environment<'static>) {
+    register_key_functions(env);
     register_string_functions(env);
     register_misc_functions(env);
-    env.add_test("nginx_name", move |name: &str| {
+    env.add_test("nginx_name", |state: &State, name: &str| {
         let ok = hostport::is_nginx_name(name);
         if !ok {
-            report(
-                &dropped,
-                format!("{name:?} is not a valid nginx upstream name; left out"),
-            );
+            if let Ok(k) = keys(state) {
+                k.report(format!(
+                    "{name:?} is not a valid nginx upstream name; left out"
+                ));
+            }
         }
         ok
     });
 }
 
-fn register_key_functions(env: &mut Environment<'static>, keys: &Arc<KeySpace>, dropped: &Dropped) {
-    let k = keys.clone();
-    env.add_function("getv", move |key: String, default: Option<String>| {
-        k.getv(&key, default)
-    });
-    let k = keys.clone();
-    env.add_function("get", move |key: String| {
-        k.kvs
-            .get(&key)
+fn register_key_functions(env: &mut Environment<'static>) {
+    env.add_function(
+        "getv",
+        |state: &State, key: String, default: Option<String>| keys(state)?.getv(&key, default),
+    );
+    env.add_function("get", |state: &State, key: String| {
+        keys(state)?
+            .lookup(&key)
             .map(|v| kv(&key, v))
             .ok_or_else(|| invalid(format!("key does not exist: {key}")))
     });
-    let k = keys.clone();
-    env.add_function("exists", move |key: String| k.kvs.contains_key(&key));
-    let k = keys.clone();
+    env.add_function("exists", |state: &State, key: String| {
+        Ok::<_, Error>(keys(state)?.lookup(&key).is_some())
+    });
     env.add_function(
         "gets",
-        move |pattern: String| -> Result<Vec<Value>, Error> {
-            Ok(k.glob(&pattern)?
+        |state: &State, pattern: String| -> Result<Vec<Value>, Error> {
+            Ok(keys(state)?
+                .glob(&pattern)?
                 .into_iter()
                 .map(|(key, v)| kv(key, v))
                 .collect())
         },
     );
-    let k = keys.clone();
     env.add_function(
         "getvs",
-        move |pattern: String| -> Result<Vec<String>, Error> {
-            let mut vs: Vec<String> = k
+        |state: &State, pattern: String| -> Result<Vec<String>, Error> {
+            let mut vs: Vec<String> = keys(state)?
                 .glob(&pattern)?
                 .into_iter()
                 .map(|(_, v)| v.clone())
@@ -234,13 +277,14 @@ fn register_key_functions(env: &mut Environment<'static>, keys: &Arc<KeySpace>, 
             Ok(vs)
         },
     );
-    let k = keys.clone();
-    env.add_function("ls", move |dir: String| k.children(&dir, false));
-    let k = keys.clone();
-    env.add_function("lsdir", move |dir: String| k.children(&dir, true));
-    let (k, d) = (keys.clone(), dropped.clone());
-    env.add_function("hostports", move |pattern: String| {
-        k.hostports(&pattern, &d)
+    env.add_function("ls", |state: &State, dir: String| {
+        Ok::<_, Error>(keys(state)?.children(&dir, false))
+    });
+    env.add_function("lsdir", |state: &State, dir: String| {
+        Ok::<_, Error>(keys(state)?.children(&dir, true))
+    });
+    env.add_function("hostports", |state: &State, pattern: String| {
+        keys(state)?.hostports(&pattern)
     });
 }
 
@@ -387,19 +431,28 @@ fn parse_json(s: &str, shape: fn(&serde_json::Value) -> bool, name: &str) -> Res
     Ok(Value::from(Serde(v)))
 }
 
-/// Addresses of `host`, sorted as strings; an unresolvable name yields none (as in confd).
+/// How long `lookupIP` waits for the system resolver, which has no timeout of its own.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Addresses of `host`, sorted as strings; an unresolvable name yields none (as in confd), and
+/// so does one the resolver has not answered within LOOKUP_TIMEOUT (its thread is left to end
+/// by itself).
 fn lookup_ip(host: &str, keep: fn(&std::net::IpAddr) -> bool) -> Vec<String> {
     use std::net::ToSocketAddrs;
-    let mut ips: Vec<String> = (host, 0)
-        .to_socket_addrs()
-        .map(|addrs| {
-            addrs
-                .map(|a| a.ip())
-                .filter(keep)
-                .map(|ip| ip.to_string())
-                .collect()
-        })
-        .unwrap_or_default();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send((name.as_str(), 0).to_socket_addrs().map(Vec::from_iter));
+    });
+    let mut ips: Vec<String> = match rx.recv_timeout(LOOKUP_TIMEOUT) {
+        Ok(Ok(addrs)) => addrs
+            .into_iter()
+            .map(|a| a.ip())
+            .filter(keep)
+            .map(|ip| ip.to_string())
+            .collect(),
+        _ => Vec::new(),
+    };
     ips.sort();
     ips.dedup();
     ips

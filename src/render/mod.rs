@@ -6,14 +6,13 @@ mod funcs;
 mod glob;
 mod hostport;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::ValueKind;
-use minijinja::{escape_formatter, AutoEscape, Environment, Error, UndefinedBehavior};
+use minijinja::{escape_formatter, AutoEscape, Environment, Error, UndefinedBehavior, Value};
 
-use funcs::KeySpace;
+pub use funcs::KeySpace;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -32,52 +31,67 @@ pub struct Rendered {
     pub dropped: Vec<String>,
 }
 
-/// Parses a template so a syntax error is reported at load time, not at the first change.
-pub fn check_syntax(name: &str, source: &str) -> Result<(), RenderError> {
-    let env = environment(KeySpace::new(BTreeMap::new()), Arc::default());
-    env.template_from_named_str(name, source)
-        .map(|_| ())
-        .map_err(|e| error(name, &e))
+/// A template parsed once, with its own environment (Go templates will want their own
+/// formatter and undefined-value rules): rendering never parses.
+pub struct Template {
+    env: Environment<'static>,
+    name: String,
 }
 
-/// Renders `source` over `keys` (relative to the resource's prefix).
-pub fn render(
-    name: &str,
-    source: &str,
-    keys: BTreeMap<String, String>,
-) -> Result<Rendered, RenderError> {
-    let dropped: funcs::Dropped = Arc::default();
-    let env = environment(KeySpace::new(keys), dropped.clone());
-    let text = env
-        .template_from_named_str(name, source)
-        .and_then(|t| t.render(()))
-        .map_err(|e| error(name, &e))?;
-    drop(env);
-    let dropped = Arc::try_unwrap(dropped)
-        .map(|m| m.into_inner().unwrap_or_default())
-        .unwrap_or_default();
-    Ok(Rendered { text, dropped })
-}
+/// The variable through which confd's key functions find the keys of the render in progress.
+const KEYS: &str = "__confd_keys";
 
-fn environment(keys: KeySpace, dropped: funcs::Dropped) -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    // confd never escapes; a template named *.html must not start to.
-    env.set_auto_escape_callback(|_| AutoEscape::None);
-    // Go's templates print booleans as true/false, and config files expect that spelling.
-    env.set_formatter(|out, state, value| {
-        if value.kind() == ValueKind::Bool {
-            out.write_str(if value.is_true() { "true" } else { "false" })
-                .map_err(Error::from)
-        } else {
-            escape_formatter(out, state, value)
-        }
-    });
-    if let Ok(syntax) = SyntaxConfig::builder().keep_trailing_newline(true).build() {
-        env.set_syntax(syntax);
+impl Template {
+    /// Parses `source`; a syntax error names the template and line.
+    pub fn compile(name: &str, source: &str) -> Result<Template, RenderError> {
+        let mut env = base().clone();
+        env.add_template_owned(name.to_owned(), source.to_owned())
+            .map_err(|e| error(name, &e))?;
+        Ok(Template {
+            env,
+            name: name.to_owned(),
+        })
     }
-    funcs::register(&mut env, Arc::new(keys), dropped);
-    env
+
+    /// Renders over `keys`. Does no store IO and writes nothing.
+    pub fn render(&self, keys: KeySpace) -> Result<Rendered, RenderError> {
+        let keys = Arc::new(keys);
+        let ctx = minijinja::context! { __confd_keys => Value::from_dyn_object(keys.clone()) };
+        let text = self
+            .env
+            .get_template(&self.name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| error(&self.name, &e))?;
+        Ok(Rendered {
+            text,
+            dropped: keys.take_dropped(),
+        })
+    }
+}
+
+/// The environment every template starts from, with confd's functions; built once.
+fn base() -> &'static Environment<'static> {
+    static BASE: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // confd never escapes; a template named *.html must not start to.
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        // Go's templates print booleans as true/false, and config files expect that spelling.
+        env.set_formatter(|out, state, value| {
+            if value.kind() == ValueKind::Bool {
+                out.write_str(if value.is_true() { "true" } else { "false" })
+                    .map_err(Error::from)
+            } else {
+                escape_formatter(out, state, value)
+            }
+        });
+        if let Ok(syntax) = SyntaxConfig::builder().keep_trailing_newline(true).build() {
+            env.set_syntax(syntax);
+        }
+        funcs::register(&mut env);
+        env
+    })
 }
 
 /// One line: template name, line, and what went wrong (with the cause a function gave).

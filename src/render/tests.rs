@@ -1,6 +1,17 @@
 //! confd's template functions, pinned to confd's semantics.
 
+use std::collections::BTreeMap;
+
 use super::*;
+
+/// Compiles and renders `source` over every key of `keys`.
+fn render(
+    name: &str,
+    source: &str,
+    keys: BTreeMap<String, String>,
+) -> Result<Rendered, RenderError> {
+    Template::compile(name, source)?.render(KeySpace::all(Arc::new(keys)))
+}
 
 fn keys(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -184,7 +195,8 @@ fn undefined_variables_are_errors_and_newline_is_kept() {
 
 #[test]
 fn syntax_errors_name_template_and_line() {
-    let err = check_syntax("nginx.tmpl", "ok\n{% for x in y %}\n")
+    let err = Template::compile("nginx.tmpl", "ok\n{% for x in y %}\n")
+        .map(|_| ())
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("nginx.tmpl:2: syntax error"), "{err}");
@@ -226,4 +238,27 @@ fn ten_thousand_keys_render_by_range_scans() {
     let out = render("nginx-upstreams.conf.tmpl", src, k).expect("renders");
     assert_eq!(out.text.matches("upstream ").count(), 1000);
     assert_eq!(out.text.matches("server ").count(), 10_000);
+}
+
+#[test]
+fn only_keys_within_the_given_prefixes_are_visible() {
+    let ks = KeySpace::within(Arc::new(seed()), vec!["/search_PRE".into(), "/leaf".into()]);
+    let t = Template::compile(
+        "t",
+        "{{ ls('/') }} {{ exists('/web_PRO/10.0.0.1-80') }} {{ getvs('/*/*') }} {{ getv('/leaf') }}",
+    )
+    .expect("compiles");
+    assert_eq!(
+        t.render(ks).expect("renders").text,
+        "['leaf', 'search_PRE'] false ['172.18.100.31:86', '172.18.100.32:86'] root leaf"
+    );
+}
+
+#[test]
+fn a_compiled_template_renders_many_times_with_its_own_keys_each_time() {
+    let t = Template::compile("t", "{{ getvs('/*') | join(',') }}").expect("compiles");
+    let a = keys(&[("/a", "1")]);
+    let b = keys(&[("/b", "2"), ("/c", "3")]);
+    assert_eq!(t.render(KeySpace::all(Arc::new(a))).expect("a").text, "1");
+    assert_eq!(t.render(KeySpace::all(Arc::new(b))).expect("b").text, "2,3");
 }

@@ -191,13 +191,12 @@ impl EtcdStore {
     /// one read: no limit, so etcd 3.4 never walks the rest of a range for a page), and up to
     /// [`TXN_OPS`] ranges per request. The first request fixes the revision.
     pub async fn snapshot(&mut self, prefixes: &[String]) -> Result<Snapshot, StoreError> {
-        let mut snap = Snapshot::default();
         if prefixes.is_empty() {
-            snap.revision = self.header().await?.revision;
-            return Ok(snap);
+            return Ok(Snapshot::new(self.header().await?.revision, []));
         }
+        let mut revision = 0;
+        let mut all = Vec::new();
         for chunk in prefixes.chunks(TXN_OPS) {
-            let revision = snap.revision;
             let range = |p: &String| {
                 let opts = GetOptions::new().with_range(prefix_end(p));
                 match revision {
@@ -236,15 +235,15 @@ impl EtcdStore {
                     (resp.header().cloned(), kvs)
                 }
             };
-            if snap.revision == 0 {
-                snap.revision = header.map_or(0, |h| h.revision());
+            if revision == 0 {
+                revision = header.map_or(0, |h| h.revision());
             }
-            for kv in kvs {
+            all.extend(kvs.into_iter().map(|kv| {
                 let (k, v) = kv.into_key_value();
-                snap.kvs.insert(lossy(k), lossy(v));
-            }
+                (lossy(k), lossy(v))
+            }));
         }
-        Ok(snap)
+        Ok(Snapshot::new(revision, all))
     }
 
     /// A transaction was refused: find the prefix it may not read, so the error can name it.

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde_json::Value;
 
-use super::{keypath, Snapshot, StoreError};
+use super::{Snapshot, StoreError};
+use crate::keypath;
 
 pub struct FileStore {
     paths: Vec<PathBuf>,
@@ -20,15 +21,15 @@ impl FileStore {
 
     /// Re-reads every file (later files override earlier ones) and keeps keys under `prefixes`.
     pub fn snapshot(&self, prefixes: &[String]) -> Result<Snapshot, StoreError> {
-        let mut all = Snapshot::default();
+        let mut revision = 0;
+        let mut all = BTreeMap::new();
         for path in &self.paths {
             let one = read(path)?;
-            all.revision = all.revision.max(one.revision);
-            all.kvs.extend(one.kvs);
+            revision = revision.max(one.revision);
+            all.extend(one.kvs().iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        all.kvs
-            .retain(|k, _| prefixes.iter().any(|p| k.starts_with(p.as_str())));
-        Ok(all)
+        all.retain(|k, _| prefixes.iter().any(|p| k.starts_with(p.as_str())));
+        Ok(Snapshot::new(revision, all))
     }
 }
 
@@ -56,7 +57,7 @@ fn read(path: &Path) -> Result<Snapshot, StoreError> {
     for (k, v) in map {
         flatten(&keypath::join("/", &k), v, &mut kvs);
     }
-    Ok(Snapshot { revision: 0, kvs })
+    Ok(Snapshot::new(0, kvs))
 }
 
 fn flatten(key: &str, value: Value, out: &mut BTreeMap<String, String>) {
@@ -116,7 +117,7 @@ fn etcdctl_dump(doc: &Value) -> Result<Snapshot, String> {
     {
         kvs.insert(b64("key", kv)?, b64("value", kv)?);
     }
-    Ok(Snapshot { revision, kvs })
+    Ok(Snapshot::new(revision, kvs))
 }
 
 #[cfg(test)]
@@ -131,7 +132,7 @@ mod tests {
     }
 
     fn keys(s: &Snapshot) -> Vec<(&str, &str)> {
-        s.kvs
+        s.kvs()
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect()

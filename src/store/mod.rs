@@ -2,14 +2,14 @@
 
 pub mod etcd;
 pub mod file;
-pub mod keypath;
 mod tls;
 pub mod watch;
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::sync::Arc;
 
 use crate::config::Backend;
+use crate::keypath;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -38,52 +38,112 @@ pub enum StoreError {
 }
 
 /// Every key under the requested prefixes, all read at one store revision.
+///
+/// Keys are taken as written: one whose path is not clean (`..`, `.`, `//`, a trailing `/`) is
+/// left out (and logged) as it is read, never cleaned, since cleaning `/a_PRE/../b_PRE/x` would
+/// let a writer confined to `/a_PRE/` put a server into `b_PRE`'s upstream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub revision: i64,
-    pub kvs: BTreeMap<String, String>,
+    /// Shared with the renders of a pass; changes copy it only while a pass still holds it.
+    kvs: Arc<BTreeMap<String, String>>,
+}
+
+/// One key's new value, or its deletion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// What a store source tells the daemon.
+#[derive(Debug)]
+pub enum StoreEvent {
+    /// A complete, consistent view of the watched keys (first read, resync, or a poll).
+    Snapshot(Snapshot),
+    /// Changes to watched keys, in revision order, up to and including `revision`.
+    Changes { revision: i64, changes: Vec<Change> },
+    /// The store stopped answering; the last good files stay as they are.
+    Down(String),
+    /// The store answers again (a Snapshot or Changes follow if anything moved).
+    Up,
 }
 
 impl Snapshot {
-    /// The keys one resource sees: those under its `keys` prefixes, named relative to its
-    /// effective `prefix` (as confd's template store does), and the keys it refuses.
-    ///
-    /// Keys are taken as written: one whose path is not clean (`..`, `.`, `//`, a trailing `/`)
-    /// is refused, never cleaned, since cleaning `/a_PRE/../b_PRE/x` would let a writer confined
-    /// to `/a_PRE/` put a server into `b_PRE`'s upstream.
-    pub fn view(&self, prefix: &str, keys: &[String]) -> (BTreeMap<String, String>, Vec<String>) {
+    pub fn new(revision: i64, kvs: impl IntoIterator<Item = (String, String)>) -> Snapshot {
+        let mut snap = Snapshot {
+            revision,
+            ..Snapshot::default()
+        };
+        let map = Arc::make_mut(&mut snap.kvs);
+        for (k, v) in kvs {
+            if taken(&k) {
+                map.insert(k, v);
+            }
+        }
+        snap
+    }
+
+    pub fn kvs(&self) -> &BTreeMap<String, String> {
+        &self.kvs
+    }
+
+    pub fn len(&self) -> usize {
+        self.kvs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kvs.is_empty()
+    }
+
+    /// The keys one resource sees and the prefixes they must be under: the whole map, shared,
+    /// when the resource's keys are named as stored (no `prefix`); otherwise a copy of its own
+    /// keys named relative to `prefix`, as confd's template store names them.
+    pub fn keys_for(
+        &self,
+        prefix: &str,
+        keys: &[String],
+    ) -> (Arc<BTreeMap<String, String>>, Vec<String>) {
+        if prefix.is_empty() || prefix == "/" {
+            return (self.kvs.clone(), keys.to_vec());
+        }
         let mut out = BTreeMap::new();
-        let mut refused = Vec::new();
         for key_prefix in keys {
             for (k, v) in self
                 .kvs
-                .range::<str, _>((Bound::Included(key_prefix.as_str()), Bound::Unbounded))
+                .range::<str, _>((
+                    std::ops::Bound::Included(key_prefix.as_str()),
+                    std::ops::Bound::Unbounded,
+                ))
+                .take_while(|(k, _)| k.starts_with(key_prefix.as_str()))
             {
-                if !k.starts_with(key_prefix.as_str()) {
-                    break;
-                }
-                if keypath::clean(k) != *k {
-                    refused.push(k.clone());
-                    continue;
-                }
                 out.insert(keypath::relative(k, prefix), v.clone());
             }
         }
-        (out, refused)
+        (Arc::new(out), vec![String::new()])
     }
-}
 
-impl Snapshot {
     /// Applies watched changes: the result is the store as it was at `revision`.
-    pub fn apply(&mut self, revision: i64, changes: Vec<crate::event::Change>) {
+    pub fn apply(&mut self, revision: i64, changes: Vec<Change>) {
+        let map = Arc::make_mut(&mut self.kvs);
         for c in changes {
             match c.value {
-                Some(v) => self.kvs.insert(c.key, v),
-                None => self.kvs.remove(&c.key),
+                Some(v) if taken(&c.key) => map.insert(c.key, v),
+                Some(_) => None,
+                None => map.remove(&c.key),
             };
         }
         self.revision = self.revision.max(revision);
     }
+}
+
+/// Whether a key is taken as written; one that is not is logged (escaped) and left out.
+fn taken(key: &str) -> bool {
+    let clean = keypath::clean(key) == key;
+    if !clean {
+        tracing::warn!(key = ?key, "key left out: its path is not clean");
+    }
+    clean
 }
 
 /// Drops prefixes that another prefix in the list already covers, so each key is fetched once.
@@ -138,49 +198,49 @@ mod tests {
         assert_eq!(covering_prefixes(&p), ["/a", "/c"]);
     }
 
+    fn snap(pairs: &[(&str, &str)]) -> Snapshot {
+        Snapshot::new(7, pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
     #[test]
-    fn view_is_relative_to_the_prefix_and_limited_to_keys() {
-        let snap = Snapshot {
-            revision: 7,
-            kvs: [
-                ("/prod/web/a", "1"),
-                ("/prod/web/b", "2"),
-                ("/prod/db/x", "3"),
-                ("/other", "4"),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        };
-        let (view, _) = snap.view("/prod", &["/prod/web".to_string()]);
-        let keys: Vec<&str> = view.keys().map(String::as_str).collect();
+    fn keys_for_a_prefixed_resource_are_relative_and_limited_to_its_keys() {
+        let s = snap(&[
+            ("/prod/web/a", "1"),
+            ("/prod/web/b", "2"),
+            ("/prod/db/x", "3"),
+            ("/other", "4"),
+        ]);
+        let (kvs, within) = s.keys_for("/prod", &["/prod/web".to_string()]);
+        let keys: Vec<&str> = kvs.keys().map(String::as_str).collect();
         assert_eq!(keys, ["/web/a", "/web/b"]);
+        assert_eq!(within, [""]);
+        let (all, within) = s.keys_for("", &["/prod/web".to_string()]);
+        assert!(Arc::ptr_eq(&all, &s.kvs), "shared, not copied");
+        assert_eq!(within, ["/prod/web"]);
     }
 
     #[test]
     fn keys_that_are_not_clean_are_refused_never_cleaned_into_another_directory() {
-        let snap = Snapshot {
-            revision: 1,
-            kvs: [
-                ("/search_PRE/10.0.0.1-80", "10.0.0.1:80"),
-                ("/search_PRE/zz/../10.0.0.1-80", "6.6.6.7:80"),
-                ("/search_PRE/../web_PRO/6.6.6.6-80", "6.6.6.6:80"),
-                ("/search_PRE/./x", "1"),
-                ("/search_PRE//y", "2"),
-                ("/search_PRE/z/", "3"),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        };
-        let (view, refused) = snap.view("", &["/search_PRE".to_string()]);
+        let mut s = snap(&[
+            ("/search_PRE/10.0.0.1-80", "10.0.0.1:80"),
+            ("/search_PRE/zz/../10.0.0.1-80", "6.6.6.7:80"),
+            ("/search_PRE/../web_PRO/6.6.6.6-80", "6.6.6.6:80"),
+            ("/search_PRE/./x", "1"),
+            ("/search_PRE//y", "2"),
+        ]);
+        s.apply(
+            8,
+            vec![Change {
+                key: "/search_PRE/z/".into(),
+                value: Some("3".into()),
+            }],
+        );
         assert_eq!(
-            view.into_iter().collect::<Vec<_>>(),
+            s.kvs().iter().collect::<Vec<_>>(),
             [(
-                "/search_PRE/10.0.0.1-80".to_string(),
-                "10.0.0.1:80".to_string()
+                &"/search_PRE/10.0.0.1-80".to_string(),
+                &"10.0.0.1:80".to_string()
             )]
         );
-        assert_eq!(refused.len(), 5, "{refused:?}");
     }
 }

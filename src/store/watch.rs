@@ -1,5 +1,6 @@
 //! The store as an event source for the daemon: etcd watched from a snapshot's revision, or
-//! polled. Each is a worker sending [`Event`]s until the daemon drops the receiver.
+//! polled. Each is a worker sending [`StoreEvent`]s on its own channel until the daemon drops
+//! the receiver (which it does when it replaces the source).
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
@@ -7,9 +8,12 @@ use std::time::Duration;
 use etcd_client::EventType;
 
 use super::etcd::{self, Cluster, EtcdStore, Header};
-use super::{covering_prefixes, Snapshot, Store, StoreError};
+use tokio::sync::mpsc::Sender;
+
+use super::{covering_prefixes, Change, Snapshot, Store, StoreError, StoreEvent};
 use crate::config::{Backend, EtcdConfig};
-use crate::event::{Change, StoreEvent, StoreTx};
+
+type StoreTx = Sender<StoreEvent>;
 
 /// Reconnect attempts start fast and are capped at about a second, so a restarted etcd is
 /// picked up within ~1 s of serving again.
@@ -224,7 +228,7 @@ pub async fn poll(backend: Backend, prefixes: Vec<String>, interval: Duration, t
                     up = Some(true);
                     events.push(StoreEvent::Up);
                 }
-                if last.as_ref().map(|l| &l.kvs) != Some(&snap.kvs) {
+                if last.as_ref().map(Snapshot::kvs) != Some(snap.kvs()) {
                     last = Some(snap.clone());
                     events.push(StoreEvent::Snapshot(snap));
                 }
@@ -264,7 +268,7 @@ pub async fn watch_files(paths: Vec<std::path::PathBuf>, prefixes: Vec<String>, 
     let mut last: Option<Snapshot> = None;
     loop {
         match store.snapshot(&covering_prefixes(&prefixes)) {
-            Ok(snap) if last.as_ref().is_some_and(|l| l.kvs == snap.kvs) => {}
+            Ok(snap) if last.as_ref().is_some_and(|l| l.kvs() == snap.kvs()) => {}
             Ok(snap) => {
                 last = Some(snap.clone());
                 if tx.send(StoreEvent::Snapshot(snap)).await.is_err() {

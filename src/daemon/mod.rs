@@ -1,0 +1,322 @@
+//! The daemon: one loop owns the state. Store events arrive on the current store source's own
+//! channel, confdir edits and SIGHUP as [`Event`]s, and the stop request (SIGTERM/SIGINT) on a
+//! watch channel selected first. Changes are coalesced into batches (see `batch`) that run the
+//! same pass as `--onetime` ([`pipeline::run`], off the loop's thread); failed units are retried
+//! with backoff.
+
+mod batch;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc::{self, Receiver, Sender};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::apply::ApplyError;
+use crate::cli::Cli;
+use crate::config::{self, Backend, Config};
+use crate::error::{Error, ResourceError};
+use crate::event::Event;
+use crate::fswatch::Edits;
+use crate::metrics::{self, Applied, Metrics};
+use crate::pipeline::{self, Prepared, Report, Stop, UnitId};
+use crate::store::{watch, Change, Snapshot, StoreEvent};
+use batch::{Batch, Retries};
+
+/// Store events in flight. When it is full the source waits, and so stops reading etcd: etcd
+/// buffers or replays the watch from history (a resync if that was compacted). Nothing is lost.
+const STORE_QUEUE: usize = 1024;
+
+/// Runs until `stop` is set: then the unit in flight finishes, and its reload runs.
+pub async fn serve(
+    cli: Cli,
+    p: Prepared,
+    stop: Stop,
+    tx: Sender<Event>,
+    rx: Receiver<Event>,
+) -> Result<(), Error> {
+    let metrics = Arc::new(Metrics::new());
+    if let Some(addr) = p.cfg.metrics_addr {
+        metrics::serve(addr, metrics.clone())
+            .await
+            .map_err(Error::host("binding --metrics-addr"))?;
+    }
+    pipeline::recover(&p);
+    let mut daemon = Daemon {
+        cli,
+        p: Arc::new(p),
+        metrics,
+        tx,
+        store: None,
+        confdir: None,
+        view: None,
+        batch: Batch::default(),
+        retries: Retries::default(),
+    };
+    daemon.start_store();
+    daemon.start_confdir();
+    daemon.run(rx, stop).await;
+    Ok(())
+}
+
+struct Daemon {
+    cli: Cli,
+    p: Arc<Prepared>,
+    metrics: Arc<Metrics>,
+    tx: Sender<Event>,
+    /// The current store source and its channel; replacing it drops the receiver, so a
+    /// replaced source's leftovers cannot arrive.
+    store: Option<(JoinHandle<()>, Receiver<StoreEvent>)>,
+    confdir: Option<JoinHandle<()>>,
+    /// The store as of the last event; None until a complete snapshot has arrived, so nothing is
+    /// ever rendered from an empty or partial view. Shared with the pass in flight.
+    view: Option<Arc<Snapshot>>,
+    batch: Batch,
+    retries: Retries,
+}
+
+/// What woke the loop.
+enum Wake {
+    Stop,
+    Store(Option<StoreEvent>),
+    Event(Option<Event>),
+    Due,
+}
+
+impl Daemon {
+    async fn run(mut self, mut rx: Receiver<Event>, mut stop: Stop) {
+        let mut stop_open = true;
+        while !*stop.borrow() {
+            let deadline = self.deadline();
+            let wake = tokio::select! {
+                biased;
+                changed = stop.changed(), if stop_open => {
+                    stop_open = changed.is_ok();
+                    Wake::Stop
+                }
+                ev = store_event(&mut self.store) => Wake::Store(ev),
+                ev = rx.recv() => Wake::Event(ev),
+                () = sleep_until(deadline) => Wake::Due,
+            };
+            let now = Instant::now();
+            match wake {
+                Wake::Stop | Wake::Due | Wake::Event(None) => {}
+                Wake::Store(None) => self.store = None,
+                Wake::Store(Some(ev)) => self.store_event(ev, now),
+                Wake::Event(Some(ev)) => self.event(ev, now),
+            }
+            // Everything already queued joins this round, so a burst lands in one batch.
+            while let Some(ev) = self.store.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
+                self.store_event(ev, now);
+            }
+            while let Ok(ev) = rx.try_recv() {
+                self.event(ev, now);
+            }
+            if !*stop.borrow() {
+                self.apply_due(&stop).await;
+            }
+        }
+        let pending = self.batch.len() + self.retries.len();
+        tracing::info!(pending, "exiting");
+    }
+
+    fn event(&mut self, ev: Event, now: Instant) {
+        match ev {
+            Event::Reconfigure(why) => self.reconfigure(why, now),
+        }
+    }
+
+    fn store_event(&mut self, event: StoreEvent, now: Instant) {
+        match event {
+            StoreEvent::Snapshot(snap) => {
+                tracing::debug!(revision = snap.revision, keys = snap.len(), "snapshot");
+                self.metrics.revision(snap.revision);
+                self.metrics.store(Ok(()));
+                self.view = Some(Arc::new(snap));
+                self.mark(self.p.units(), now);
+            }
+            StoreEvent::Changes { revision, changes } => self.changes(revision, changes, now),
+            StoreEvent::Down(reason) => self.metrics.store(Err(reason)),
+            StoreEvent::Up => self.metrics.store(Ok(())),
+        }
+    }
+
+    fn changes(&mut self, revision: i64, changes: Vec<Change>, now: Instant) {
+        let Some(view) = &mut self.view else { return };
+        let touched: Vec<UnitId> = changes
+            .iter()
+            .flat_map(|c| self.p.reading(&c.key))
+            .collect();
+        // No pass holds the view between passes, so this updates it in place.
+        Arc::make_mut(view).apply(revision, changes);
+        self.metrics.revision(revision);
+        self.mark(touched, now);
+    }
+
+    fn mark(&mut self, units: Vec<UnitId>, now: Instant) {
+        self.batch.mark(units, now, self.p.cfg.coalesce.window);
+    }
+
+    /// The next moment something is due: the pending batch or a retry.
+    fn deadline(&self) -> Option<Instant> {
+        self.view.as_ref()?;
+        let batch = self.batch.deadline(self.p.cfg.coalesce);
+        batch.into_iter().chain(self.retries.next()).min()
+    }
+
+    async fn apply_due(&mut self, stop: &Stop) {
+        let now = Instant::now();
+        let Some(view) = self.view.clone() else {
+            return;
+        };
+        self.batch.force(self.retries.due(now), now);
+        let Some((units, since)) = self.batch.take_due(now, self.p.cfg.coalesce) else {
+            return;
+        };
+        let reports = pipeline::run(self.p.clone(), units.clone(), view, stop.clone()).await;
+        let done = Instant::now();
+        for report in &reports {
+            self.record(report, done);
+        }
+        // Units a stop request kept from starting stay pending (counted at exit).
+        let skipped = units
+            .into_iter()
+            .filter(|u| !reports.iter().any(|r| &r.unit == u));
+        self.batch.force(skipped, done);
+        self.metrics.latency(done.duration_since(since));
+        self.batch.applied(done);
+    }
+
+    fn record(&mut self, report: &Report, now: Instant) {
+        let name = &report.unit.resource;
+        let reason;
+        let applied = match &report.result {
+            Ok(pipeline::Outcome::Installed) => Applied::Updated,
+            Ok(pipeline::Outcome::Unchanged) => Applied::Unchanged,
+            Err(e) => {
+                reason = e.to_string();
+                Applied::Failed {
+                    reason: &reason,
+                    check: matches!(
+                        e,
+                        ResourceError::Apply(ApplyError::Check { .. } | ApplyError::Restore { .. })
+                    ),
+                    reload: matches!(e, ResourceError::Apply(ApplyError::Reload(_))),
+                }
+            }
+        };
+        self.metrics.record(name, applied, report.dropped);
+        if report.result.is_ok() {
+            self.retries.succeeded(&report.unit);
+        } else {
+            let wait = self.retries.failed(&report.unit, now);
+            tracing::warn!(resource = %report.unit, retry_in = ?wait, "will retry");
+        }
+    }
+
+    /// Re-reads confd.toml, conf.d and templates; a broken edit keeps the running config.
+    fn reconfigure(&mut self, why: &str, now: Instant) {
+        let loaded = config::load(&self.cli)
+            .map_err(Error::from)
+            .and_then(|cfg| Prepared::new(cfg).map_err(Error::from));
+        let p = match loaded {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("{why}: {e}; keeping the running configuration");
+                return;
+            }
+        };
+        tracing::info!(
+            resources = p.cfg.resources.len(),
+            "{why}: configuration reloaded"
+        );
+        let old = &self.p.cfg;
+        let restart_store = p.cfg.backend != old.backend
+            || p.cfg.prefixes() != old.prefixes()
+            || p.cfg.watch != old.watch
+            || p.cfg.interval != old.interval;
+        let restart_confdir = p.cfg.watched_paths != old.watched_paths;
+        self.metrics.retain(
+            &p.cfg
+                .resources
+                .iter()
+                .map(|r| r.name.clone())
+                .collect::<Vec<_>>(),
+        );
+        self.retries.retain(|u| p.contains(u));
+        self.batch.retain(|u| p.contains(u));
+        self.p = Arc::new(p);
+        if restart_store {
+            self.view = None;
+            self.start_store();
+        } else {
+            self.mark(self.p.units(), now);
+        }
+        if restart_confdir {
+            self.start_confdir();
+        }
+    }
+
+    fn start_store(&mut self) {
+        if let Some((old, _)) = self.store.take() {
+            old.abort();
+        }
+        let (tx, rx) = mpsc::channel(STORE_QUEUE);
+        self.store = Some((tokio::spawn(store_source(&self.p.cfg, tx)), rx));
+    }
+
+    fn start_confdir(&mut self) {
+        if let Some(old) = self.confdir.take() {
+            old.abort();
+        }
+        self.confdir = Some(tokio::spawn(confdir_source(
+            self.p.cfg.watched_paths.clone(),
+            self.tx.clone(),
+        )));
+    }
+}
+
+async fn store_event(
+    store: &mut Option<(JoinHandle<()>, Receiver<StoreEvent>)>,
+) -> Option<StoreEvent> {
+    match store {
+        Some((_, rx)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The store as an event source: etcd watched, etcd polled, or key files re-read on edit.
+fn store_source(
+    cfg: &Config,
+    tx: Sender<StoreEvent>,
+) -> impl std::future::Future<Output = ()> + use<> {
+    let (backend, prefixes, watch, interval) =
+        (cfg.backend.clone(), cfg.prefixes(), cfg.watch, cfg.interval);
+    async move {
+        match backend {
+            Backend::Etcd(etcd) if watch => watch::watch_etcd(etcd, prefixes, tx).await,
+            Backend::File(files) if watch => watch::watch_files(files, prefixes, tx).await,
+            backend => {
+                tracing::info!(interval_secs = interval.as_secs(), "polling the store");
+                watch::poll(backend, prefixes, interval, tx).await
+            }
+        }
+    }
+}
+
+/// Edits under the confdir (confd.toml, conf.d, templates) reconfigure the daemon, as SIGHUP does.
+async fn confdir_source(paths: Vec<std::path::PathBuf>, tx: Sender<Event>) {
+    let mut edits = Edits::new(&paths);
+    while edits.next().await.is_some() {
+        if tx.send(Event::Reconfigure("confdir edited")).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

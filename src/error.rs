@@ -1,0 +1,78 @@
+//! The one top-level error, and the one mapping from it to the process exit code (README).
+
+use crate::apply::ApplyError;
+use crate::config::ConfigError;
+use crate::register::RegisterError;
+use crate::render::RenderError;
+use crate::store::StoreError;
+
+/// Everything was applied (or nothing needed to change).
+pub const OK: u8 = 0;
+/// `--noop --exit-code`: at least one resource would change.
+pub const CHANGES: u8 = 1;
+/// Bad command line, confd.toml, conf.d resource or missing confdir/template file.
+pub const CONFIG: u8 = 2;
+/// The store (etcd or key files) could not be read.
+pub const STORE: u8 = 3;
+/// A template failed to parse or render (syntax error, missing key, bad function argument).
+pub const TEMPLATE: u8 = 4;
+/// A dest file could not be written, or its check_cmd / reload_cmd failed.
+pub const APPLY: u8 = 5;
+/// The host refused something confd-rs needs to run: the async runtime, signal handlers, the
+/// metrics address.
+pub const HOST: u8 = 6;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Template(#[from] RenderError),
+    #[error(transparent)]
+    Resource(#[from] ResourceError),
+    #[error(transparent)]
+    Register(#[from] RegisterError),
+    #[error("{about}: {source}")]
+    Host {
+        about: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// Why one resource (or, later, one unit of it) was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+impl ResourceError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ResourceError::Render(_) => TEMPLATE,
+            ResourceError::Apply(_) => APPLY,
+        }
+    }
+}
+
+impl Error {
+    pub fn host(about: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+        move |source| Error::Host { about, source }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) => CONFIG,
+            Error::Store(_) => STORE,
+            Error::Template(_) => TEMPLATE,
+            Error::Resource(e) => e.exit_code(),
+            Error::Register(RegisterError::Usage(_)) => CONFIG,
+            Error::Register(RegisterError::Spawn { code, .. }) => *code,
+            Error::Host { .. } => HOST,
+        }
+    }
+}

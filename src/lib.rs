@@ -1,0 +1,50 @@
+//! confd-rs: keeps files (nginx upstreams, mostly) in step with keys in etcd v3.
+//!
+//! The pipeline, in the order data flows: [`config`] → [`store`] → [`render`] → [`apply`] →
+//! [`pipeline`], driven once by [`oneshot`] or continuously by [`daemon`]. See ARCHITECTURE.md.
+
+pub mod apply;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod error;
+pub mod keypath;
+pub mod logging;
+pub mod oneshot;
+pub mod pipeline;
+pub mod register;
+pub mod render;
+pub mod store;
+
+mod command;
+mod event;
+mod fswatch;
+mod metrics;
+mod signals;
+
+use error::Error;
+
+/// The runtime every mode runs on: one thread for IO; passes and DNS go to the blocking pool.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::host("starting the async runtime"))
+}
+
+/// `--onetime`/`--noop`, or the daemon until SIGTERM/SIGINT.
+pub fn run(cli: cli::Cli, cfg: config::Config) -> Result<u8, Error> {
+    let prepared = pipeline::Prepared::new(cfg)?;
+    runtime()?.block_on(async {
+        if prepared.cfg.onetime || prepared.cfg.noop {
+            return oneshot::run(prepared).await;
+        }
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let signals = signals::worker(stop_tx, tx.clone())
+            .map_err(Error::host("installing signal handlers"))?;
+        tokio::spawn(signals);
+        daemon::serve(cli, prepared, stop, tx, rx).await?;
+        Ok(error::OK)
+    })
+}

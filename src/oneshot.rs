@@ -1,0 +1,61 @@
+//! `--onetime` and `--noop`: one snapshot, one pass. `--noop` stops after the plan, so it always
+//! says what the real run would do.
+
+use std::sync::Arc;
+
+use crate::apply::Plan;
+use crate::error::{self, Error};
+use crate::pipeline::{self, Prepared};
+use crate::store::Store;
+
+/// Reads every resource's keys at one revision, then processes them all. A failing resource
+/// does not stop the others; the exit code is that of the first failure.
+pub async fn run(p: Prepared) -> Result<u8, Error> {
+    let mut store = Store::open(&p.cfg.backend).await?;
+    let snap = store.snapshot(&p.cfg.prefixes()).await?;
+    tracing::debug!(revision = snap.revision, keys = snap.len(), "snapshot");
+    if p.cfg.noop {
+        return Ok(noop(&p, &snap));
+    }
+    pipeline::recover(&p);
+    let units = p.units();
+    let reports = pipeline::run(Arc::new(p), units, Arc::new(snap), pipeline::never()).await;
+    let mut code = error::OK;
+    for report in &reports {
+        if let Err(e) = &report.result {
+            keep_first(&mut code, e.exit_code());
+        }
+    }
+    Ok(code)
+}
+
+/// Prints what would change, per resource; writes nothing, runs nothing.
+fn noop(p: &Prepared, snap: &crate::store::Snapshot) -> u8 {
+    let mut code = error::OK;
+    let mut changed = false;
+    for u in p.units() {
+        match pipeline::plan(p, &u, snap) {
+            Ok((Plan::Write(w), _)) => {
+                changed = true;
+                print!("{}", w.diff());
+            }
+            Ok((Plan::Unchanged, _)) => tracing::info!(resource = %u, "no change"),
+            Err(e) => {
+                tracing::error!(resource = %u, "{e}");
+                keep_first(&mut code, e.exit_code());
+            }
+        }
+    }
+    if code == error::OK && changed && p.cfg.exit_code {
+        error::CHANGES
+    } else {
+        code
+    }
+}
+
+/// The exit code of a pass is that of its first failure.
+fn keep_first(code: &mut u8, new: u8) {
+    if *code == error::OK {
+        *code = new;
+    }
+}
