@@ -11,8 +11,9 @@
 //! [`recover`] puts back at the next start, to be rendered and checked again. Checks and reloads
 //! are the caller's: this module runs no command.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{ErrorKind, Write as _};
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -237,30 +238,74 @@ impl Swapped {
     }
 }
 
-/// At start: a swap that was never committed (the process died between swap and check) is
-/// undone, so its file is rendered and checked again; stage files of earlier runs are removed.
-/// Returns whether anything was undone.
-pub fn recover(target: &Target) -> Result<bool, ApplyError> {
-    let dest = &target.dest;
-    let err = |error| ApplyError::Restore {
-        dest: dest.clone(),
-        error,
+/// At start, for every dest: a swap that was never committed (the process died between swap
+/// and check) is undone, so its file is rendered and checked again; stage files that earlier
+/// runs left (`.NAME.XXXXXX.stage`, for these NAMEs only) are removed. Each directory is read
+/// once. Returns the dests whose swap was undone; a failure is logged and skipped.
+pub fn recover<'a>(dests: impl IntoIterator<Item = &'a Path>) -> Vec<PathBuf> {
+    let mut by_dir: BTreeMap<&Path, BTreeSet<String>> = BTreeMap::new();
+    for dest in dests {
+        by_dir
+            .entry(parent(dest))
+            .or_default()
+            .insert(file_name(dest));
+    }
+    let mut undone = Vec::new();
+    for (dir, names) in by_dir {
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let Some((name, what)) = leftover(&file, &names) else {
+                continue;
+            };
+            let dest = dir.join(name);
+            let keep = Keep::of(&dest);
+            let result = match what {
+                Leftover::Stage => {
+                    tracing::info!(stage = %entry.path().display(), "removing a stage file left by an earlier run");
+                    remove_if_present(&entry.path())
+                }
+                Leftover::Previous => {
+                    tracing::warn!(dest = %dest.display(), "an earlier run stopped before checking this file: putting the previous one back");
+                    keep.restore()
+                }
+                Leftover::WasNew => {
+                    tracing::warn!(dest = %dest.display(), "an earlier run stopped before checking this new file: removing it");
+                    remove_if_present(&dest).and_then(|()| keep.forget_marker())
+                }
+            };
+            match result {
+                Ok(()) if what != Leftover::Stage => undone.push(dest),
+                Ok(()) => {}
+                Err(e) => tracing::error!(dest = %dest.display(), "cannot recover: {e}"),
+            }
+        }
+    }
+    undone
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leftover {
+    Stage,
+    Previous,
+    WasNew,
+}
+
+/// Which dest (among `names`) a hidden file in its directory was left for, and what it is.
+fn leftover<'a>(file: &'a str, names: &BTreeSet<String>) -> Option<(&'a str, Leftover)> {
+    let rest = file.strip_prefix('.')?;
+    let (name, what) = if let Some(stage) = rest.strip_suffix(".stage") {
+        let (name, random) = stage.rsplit_once('.')?;
+        let ours = random.len() == 6 && random.chars().all(|c| c.is_ascii_alphanumeric());
+        (name, ours.then_some(Leftover::Stage)?)
+    } else if let Some(name) = rest.strip_suffix(".confd-prev") {
+        (name, Leftover::Previous)
+    } else {
+        (rest.strip_suffix(".confd-new")?, Leftover::WasNew)
     };
-    remove_stale_stages(dest).map_err(err)?;
-    let keep = Keep::of(dest);
-    if keep.prev.exists() {
-        tracing::warn!(dest = %dest.display(), "an earlier run stopped before checking this file: putting the previous one back");
-        keep.restore().map_err(err)?;
-        return Ok(true);
-    }
-    if keep.new.exists() {
-        tracing::warn!(dest = %dest.display(), "an earlier run stopped before checking this new file: removing it");
-        remove_if_present(dest)
-            .and_then(|()| keep.forget_marker())
-            .map_err(err)?;
-        return Ok(true);
-    }
-    Ok(false)
+    names.contains(name).then_some((name, what))
 }
 
 /// Marks dest's reload as owed: its file is in place but nginx may still run the old one.
@@ -334,38 +379,19 @@ fn file_name(dest: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Stage files are `.NAME.XXXXXX.stage` (tempfile's random part); only ours for this dest.
-fn remove_stale_stages(dest: &Path) -> std::io::Result<()> {
-    let prefix = format!(".{}.", file_name(dest));
-    let entries = match fs::read_dir(parent(dest)) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let random = name
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.strip_suffix(".stage"));
-        if random.is_some_and(|r| r.len() == 6 && r.chars().all(char::is_alphanumeric)) {
-            tracing::info!(stage = %entry.path().display(), "removing a stage file left by an earlier run");
-            remove_if_present(&entry.path())?;
-        }
-    }
-    Ok(())
-}
-
 fn read_current(dest: &Path) -> Result<Option<Current>, ApplyError> {
     let err = |error| ApplyError::Read {
         dest: dest.to_owned(),
         error,
     };
-    let md = match fs::metadata(dest) {
-        Ok(md) => md,
+    let mut file = match File::open(dest) {
+        Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(err(e)),
     };
-    let bytes = fs::read(dest).map_err(err)?;
+    let md = file.metadata().map_err(err)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(md.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes).map_err(err)?;
     Ok(Some(Current {
         bytes,
         meta: Meta {
@@ -533,10 +559,13 @@ mod tests {
         std::mem::forget(swapped); // the process died here
         fs::write(dir.path().join(".up.conf.a1B2c3.stage"), "debris").expect("debris");
         fs::write(dir.path().join(".other.conf.a1B2c3.stage"), "not ours").expect("other");
-        assert!(recover(&t).expect("recover"));
+        assert_eq!(recover([t.dest.as_path()]), std::slice::from_ref(&t.dest));
         assert_eq!(fs::read_to_string(&t.dest).expect("read"), "old\n");
         assert_eq!(names(dir.path()), [".other.conf.a1B2c3.stage", "up.conf"]);
-        assert!(!recover(&t).expect("recover again"), "nothing left to undo");
+        assert!(
+            recover([t.dest.as_path()]).is_empty(),
+            "nothing left to undo"
+        );
     }
 
     #[test]

@@ -46,6 +46,19 @@ pub fn dir(p: &str) -> String {
     clean(p.rfind('/').map_or("", |i| &p[..=i]))
 }
 
+/// Whether `p` is already clean: what `clean` would return unchanged (without allocating),
+/// except that `.` and `..` alone are not accepted either.
+pub fn is_clean(p: &str) -> bool {
+    if p == "/" {
+        return true;
+    }
+    let rest = p.strip_prefix('/').unwrap_or(p);
+    !rest.is_empty()
+        && rest
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..")
+}
+
 /// The key as seen from inside `prefix` (confd: `path.Join("/", strings.TrimPrefix(k, prefix))`).
 pub fn relative(key: &str, prefix: &str) -> String {
     let rest = if prefix == "/" {
@@ -83,6 +96,17 @@ mod tests {
         assert_eq!(dir("a"), ".");
         assert_eq!(dir("/a/b/"), "/a/b");
         assert_eq!(dir(""), ".");
+    }
+
+    #[test]
+    fn is_clean_agrees_with_clean() {
+        for p in [
+            "/", "/a", "/a/b", "a/b", "/a/", "/a//b", "/a/./b", "/a/../b", "/..", "//", "", "a/",
+        ] {
+            assert_eq!(is_clean(p), clean(p) == p, "{p:?}");
+        }
+        assert!(!is_clean("."));
+        assert!(!is_clean(".."));
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 /// `--onetime`/`--noop`, or the daemon until SIGTERM/SIGINT.
 pub fn run(cli: cli::Cli, cfg: config::Config) -> Result<u8, Error> {
     let prepared = pipeline::Prepared::new(cfg)?;
+    tracing::debug!(
+        resources = prepared.cfg.resources.len(),
+        "configuration loaded, templates compiled"
+    );
     runtime()?.block_on(async {
         if prepared.cfg.onetime || prepared.cfg.noop {
             return oneshot::run(prepared).await;

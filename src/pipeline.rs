@@ -136,11 +136,7 @@ pub fn plan(p: &Prepared, u: &UnitId, snap: &Snapshot) -> Result<(Plan, usize), 
 
 /// Undoes swaps an earlier run never committed and removes its stage files (see `apply`).
 pub fn recover(p: &Prepared) {
-    for res in &p.cfg.resources {
-        if let Err(e) = apply::recover(&res.target()) {
-            tracing::error!(resource = %res.name, "{e}");
-        }
-    }
+    apply::recover(p.cfg.resources.iter().map(|r| r.dest.as_path()));
 }
 
 /// The pass, off the runtime thread.

@@ -331,3 +331,139 @@ fn confd_keys_of_other_backends_are_accepted_with_a_warning() {
         "port = 8080\n"
     );
 }
+
+#[test]
+fn register_durations_are_checked_before_anything_starts() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let started = tmp.path().join("started");
+    let touch = format!("touch {}", started.display());
+    for (flag, value, expect) in [
+        (
+            "--drain",
+            "inf",
+            "--drain inf: expected a number of seconds, 0 or more",
+        ),
+        (
+            "--drain",
+            "-1",
+            "--drain -1.0: expected a number of seconds, 0 or more",
+        ),
+        (
+            "--health-interval",
+            "1e300",
+            "--health-interval 1e300: expected a positive number of seconds",
+        ),
+        (
+            "--health-interval",
+            "0",
+            "--health-interval 0.0: expected a positive number of seconds",
+        ),
+        (
+            "--health-timeout",
+            "nan",
+            "--health-timeout NaN: expected a positive number of seconds",
+        ),
+    ] {
+        let out = std::process::Command::new(BIN)
+            .args([
+                "register",
+                "--node",
+                "http://127.0.0.1:1",
+                "--key",
+                "/k",
+                "--value",
+                "v",
+            ])
+            .args([
+                "--health-cmd",
+                "true",
+                flag,
+                value,
+                "--",
+                "sh",
+                "-c",
+                &touch,
+            ])
+            .output()
+            .expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flag} {value}: {}",
+            stderr(&out)
+        );
+        assert_eq!(stderr(&out), format!("confd-rs: error: {expect}\n"));
+        assert!(!started.exists(), "{flag} {value}: nothing started");
+    }
+}
+
+/// Every numeric flag, fed the values a fuzzer tries first: a clear exit, never a panic.
+#[test]
+fn numeric_flags_never_panic() {
+    let values = [
+        "0",
+        "-1",
+        "1",
+        "inf",
+        "-inf",
+        "nan",
+        "1e300",
+        "1e-300",
+        "18446744073709551616",
+        "4294967296",
+        "0x10",
+        "",
+        " 1",
+        "1.5",
+        "abc",
+    ];
+    let case = Case::new("x\n");
+    let keys = case.keys.to_str().expect("utf8").to_owned();
+    for flag in [
+        "--interval",
+        "--command-timeout",
+        "--coalesce-window",
+        "--coalesce-max",
+    ] {
+        for v in values {
+            let out = case.confdir.run(&["--noop", flag, v, "--file", &keys]);
+            let err = stderr(&out);
+            assert!(
+                matches!(out.status.code(), Some(0..=2)),
+                "{flag} {v:?}: {err}"
+            );
+            assert!(!err.contains("panicked"), "{flag} {v:?}: {err}");
+        }
+    }
+    for flag in [
+        "--ttl",
+        "--health-fails",
+        "--health-interval",
+        "--health-timeout",
+        "--drain",
+    ] {
+        for v in values {
+            let out = std::process::Command::new(BIN)
+                .args(["register", "--node", "http://127.0.0.1:1", "--require-etcd"])
+                .args([
+                    "--key",
+                    "/k",
+                    "--value",
+                    "v",
+                    "--health-cmd",
+                    "true",
+                    flag,
+                    v,
+                ])
+                .args(["--", "true"])
+                .output()
+                .expect("run");
+            let err = stderr(&out);
+            assert!(
+                matches!(out.status.code(), Some(2 | 3)),
+                "{flag} {v:?}: {err}"
+            );
+            assert!(!err.contains("panicked"), "{flag} {v:?}: {err}");
+        }
+    }
+}

@@ -547,3 +547,47 @@ fn a_failed_reload_is_retried_even_though_the_file_is_in_place() {
         || (s.reload_count() == 1).then_some(()),
     );
 }
+
+#[test]
+fn sigterm_mid_batch_stops_after_the_resource_in_flight() {
+    let etcd = Etcd::start();
+    etcd.put("/s_PRE/10.0.0.1-80", "10.0.0.1:80");
+    let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dests: Vec<PathBuf> = (0..10)
+        .map(|i| tmp.path().join(format!("r{i}.conf")))
+        .collect();
+    for (i, dest) in dests.iter().enumerate() {
+        confdir.resource(
+            &format!("r{i}.toml"),
+            &upstreams_resource(dest, "check_cmd = \"sleep 0.3\"\n"),
+        );
+    }
+    let mut d = confdir.daemon(&[]);
+    wait_for_or(
+        "the first resource",
+        SOON,
+        || d.log(),
+        || dests[0].exists().then_some(()),
+    );
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(SOON), Some(0), "{}", d.log());
+    let written = dests.iter().filter(|p| p.exists()).count();
+    assert!(
+        written < dests.len(),
+        "stopped mid-batch, {written} written\n{}",
+        d.log()
+    );
+    let log = d.log();
+    let pending = log
+        .lines()
+        .find(|l| l.contains("exiting") && l.contains("pending="))
+        .unwrap_or_default();
+    assert!(!pending.contains("pending=0"), "{log}");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("ls")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

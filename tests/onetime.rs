@@ -476,3 +476,123 @@ fn more_keys_than_one_range_page_are_all_read_at_one_revision() {
         "the last page too"
     );
 }
+
+/// A file-backend confdir (keys in `keys.yaml`) rendering the shipped template into
+/// `upstreams.conf`, with `extra` resource lines.
+fn file_setup(extra: &str) -> (Confdir, PathBuf, Vec<String>) {
+    let confdir = Confdir::new("backend = \"file\"\n");
+    let keys = confdir.path().join("keys.yaml");
+    std::fs::write(&keys, "web_PRO:\n  10.0.0.1-80: 10.0.0.1:80\n").expect("keys");
+    let dest = confdir.path().join("upstreams.conf");
+    confdir.resource("nginx.toml", &upstreams_resource(&dest, extra));
+    let args = vec!["--file".to_string(), keys.display().to_string()];
+    (confdir, dest, args)
+}
+
+fn run_with(confdir: &Confdir, args: &[String], more: &[&str]) -> std::process::Output {
+    let all: Vec<&str> = more
+        .iter()
+        .copied()
+        .chain(args.iter().map(String::as_str))
+        .collect();
+    confdir.run(&all)
+}
+
+#[test]
+fn noop_and_onetime_agree_on_a_mode_only_change() {
+    use std::os::unix::fs::PermissionsExt;
+    let (confdir, dest, args) = file_setup("mode = \"0644\"\n");
+    let out = run_with(&confdir, &args, &["--onetime"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+
+    let noop = run_with(&confdir, &args, &["--noop", "--exit-code"]);
+    assert_eq!(noop.status.code(), Some(1), "{}", stderr(&noop));
+    assert!(
+        stdout(&noop).contains("mode 0600 -> 0644"),
+        "{}",
+        stdout(&noop)
+    );
+    let out = run_with(&confdir, &args, &["--onetime"]);
+    assert!(stderr(&out).contains("updated"), "{}", stderr(&out));
+    let mode = std::fs::metadata(&dest).expect("md").permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o644);
+    let noop = run_with(&confdir, &args, &["--noop", "--exit-code"]);
+    assert_eq!(noop.status.code(), Some(0), "{}", stdout(&noop));
+}
+
+#[test]
+fn a_run_killed_between_swap_and_check_is_undone_and_checked_at_the_next_start() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let checking = tmp.path().join("checking");
+    let check = format!("touch {} && sleep 2", checking.display());
+    let (confdir, dest, args) = file_setup(&format!("check_cmd = \"{check}\"\n"));
+    std::fs::write(&dest, "# the last good file\n").expect("old dest");
+
+    // Killed while its check runs: the new, unchecked file is in place.
+    let mut child = std::process::Command::new(BIN)
+        .arg("--confdir")
+        .arg(confdir.path())
+        .arg("--onetime")
+        .args(&args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start");
+    wait_for("the check to start", Duration::from_secs(10), || {
+        checking.exists().then_some(())
+    });
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    assert!(read(&dest).contains("upstream web_PRO"), "swapped in");
+
+    // The next start puts the last good file back and checks the render again: a refusing
+    // check now keeps the old file, instead of taking the unchecked one as "unchanged".
+    confdir.resource(
+        "nginx.toml",
+        &upstreams_resource(&dest, "check_cmd = \"false\"\n"),
+    );
+    let out = run_with(&confdir, &args, &["--onetime"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("an earlier run stopped before checking this file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(read(&dest), "# the last good file\n");
+    let names: Vec<String> = std::fs::read_dir(confdir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".upstreams"))
+        .collect();
+    assert!(names.is_empty(), "nothing left beside dest: {names:?}");
+}
+
+#[test]
+fn a_failed_reload_is_still_owed_after_a_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let reloads = tmp.path().join("reloads");
+    let (confdir, dest, args) = file_setup("reload_cmd = \"false\"\n");
+    let out = run_with(&confdir, &args, &["--onetime"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        read(&dest).contains("upstream web_PRO"),
+        "the file is in place"
+    );
+
+    let ok = format!("reload_cmd = \"echo reload >> {}\"\n", reloads.display());
+    confdir.resource("nginx.toml", &upstreams_resource(&dest, &ok));
+    let out = run_with(&confdir, &args, &["--onetime"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        read(&reloads),
+        "reload\n",
+        "the unchanged file's reload was owed"
+    );
+    let out = run_with(&confdir, &args, &["--onetime"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read(&reloads), "reload\n", "and is not owed any more");
+}
+
+fn read(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}

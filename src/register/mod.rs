@@ -92,7 +92,7 @@ pub fn seconds(flag: &str, v: f64, zero: Zero) -> Result<Duration, RegisterError
                 Zero::Allowed => "a number of seconds, 0 or more",
                 Zero::Refused => "a positive number of seconds",
             };
-            RegisterError::Usage(format!("{flag} {v}: expected {expected}"))
+            RegisterError::Usage(format!("{flag} {v:?}: expected {expected}"))
         })
 }
 

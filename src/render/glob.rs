@@ -18,6 +18,7 @@ enum Token {
 /// A parsed pattern: parsing first means a malformed pattern is an error even when no key is
 /// tested, as in Go.
 pub struct Pattern {
+    /// The tokens after the literal prefix.
     tokens: Vec<Token>,
     /// The literal text before the first wildcard: every match starts with it.
     pub literal_prefix: String,
@@ -53,13 +54,14 @@ impl Pattern {
                 c => Token::Lit(c),
             });
         }
-        let literal_prefix = tokens
+        let literal_prefix: String = tokens
             .iter()
             .map_while(|t| match t {
                 Token::Lit(c) => Some(*c),
                 _ => None,
             })
             .collect();
+        tokens.drain(..literal_prefix.chars().count());
         Ok(Pattern {
             tokens,
             literal_prefix,
@@ -67,8 +69,15 @@ impl Pattern {
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        let name: Vec<char> = name.chars().collect();
-        match_tokens(&self.tokens, &name)
+        let Some(rest) = name.strip_prefix(self.literal_prefix.as_str()) else {
+            return false;
+        };
+        match self.tokens.as_slice() {
+            [] => rest.is_empty(),
+            // `dir/*`, the common case: one more path segment.
+            [Token::Star] => !rest.contains('/'),
+            tokens => match_tokens(tokens, &rest.chars().collect::<Vec<_>>()),
+        }
     }
 }
 

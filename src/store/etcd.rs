@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use etcd_client::{
-    Certificate, Client, ConnectOptions, GetOptions, Identity, KvClient, TlsOptions, Txn, TxnOp,
-    TxnOpResponse, WatchClient, WatchOptions, WatchStream,
+    Certificate, Client, ConnectOptions, GetOptions, Identity, KeyValue, KvClient, TlsOptions, Txn,
+    TxnOp, TxnOpResponse, WatchClient, WatchOptions, WatchStream,
 };
 
 use super::{tls, Snapshot, StoreError};
@@ -30,6 +30,9 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_MESSAGE: usize = i32::MAX as usize;
 /// etcd's default --max-txn-ops: at most this many ranges ride in one transaction.
 const TXN_OPS: usize = 128;
+/// Transactions of a snapshot in flight at once: enough to keep a few etcd cores busy, few
+/// enough not to crowd out its other clients.
+const TXNS_IN_FLIGHT: usize = 4;
 // gRPC status codes (etcd-client does not re-export tonic's Code).
 const GRPC_DEADLINE_EXCEEDED: i32 = 4;
 const GRPC_NOT_FOUND: i32 = 5;
@@ -188,62 +191,65 @@ impl EtcdStore {
     }
 
     /// Reads every prefix at one revision, with one range per prefix (each costs etcd exactly
-    /// one read: no limit, so etcd 3.4 never walks the rest of a range for a page), and up to
-    /// [`TXN_OPS`] ranges per request. The first request fixes the revision.
+    /// one read: no limit, so etcd 3.4 never walks the rest of a range for a page). One prefix
+    /// is one range request, which fixes the revision. Several go as read-only transactions of
+    /// up to [`TXN_OPS`] ranges, all at the revision an empty transaction reports, up to
+    /// [`TXNS_IN_FLIGHT`] at a time (etcd serves concurrent reads on all its cores).
     pub async fn snapshot(&mut self, prefixes: &[String]) -> Result<Snapshot, StoreError> {
-        if prefixes.is_empty() {
-            return Ok(Snapshot::new(self.header().await?.revision, []));
-        }
-        let mut revision = 0;
-        let mut all = Vec::new();
-        for chunk in prefixes.chunks(TXN_OPS) {
-            let range = |p: &String| {
-                let opts = GetOptions::new().with_range(prefix_end(p));
-                match revision {
-                    0 => opts,
-                    rev => opts.with_revision(rev),
-                }
-            };
-            let (header, kvs) = match chunk {
-                [one] => {
-                    let get = self.kv.get(one.as_str(), Some(range(one)));
-                    let mut resp = self
-                        .who
-                        .bounded(get)
-                        .await
-                        .map_err(|e| self.who.denied(e, one))?;
-                    (resp.take_header(), resp.take_kvs())
-                }
-                many => {
-                    let ops = many
-                        .iter()
-                        .map(|p| TxnOp::get(p.as_str(), Some(range(p))))
-                        .collect::<Vec<_>>();
-                    let txn = self.kv.txn(Txn::new().and_then(ops));
-                    let resp = match self.who.bounded(txn).await {
-                        Ok(resp) => resp,
-                        Err(e) => return Err(self.which_denied(e, many, revision).await),
-                    };
-                    let kvs = resp
-                        .op_responses()
-                        .into_iter()
-                        .flat_map(|op| match op {
-                            TxnOpResponse::Get(mut g) => g.take_kvs(),
-                            _ => Vec::new(),
-                        })
-                        .collect();
-                    (resp.header().cloned(), kvs)
-                }
-            };
-            if revision == 0 {
-                revision = header.map_or(0, |h| h.revision());
+        match prefixes {
+            [] => Ok(Snapshot::new(self.header().await?.revision, [])),
+            [one] => {
+                let opts = GetOptions::new().with_range(prefix_end(one));
+                let get = self.kv.get(one.as_str(), Some(opts));
+                let mut resp = self
+                    .who
+                    .bounded(get)
+                    .await
+                    .map_err(|e| self.who.denied(e, one))?;
+                let revision = resp.header().map_or(0, |h| h.revision());
+                Ok(Snapshot::new(
+                    revision,
+                    resp.take_kvs().into_iter().map(pair),
+                ))
             }
-            all.extend(kvs.into_iter().map(|kv| {
-                let (k, v) = kv.into_key_value();
-                (lossy(k), lossy(v))
-            }));
+            many => self.snapshot_in_txns(many).await,
         }
-        Ok(Snapshot::new(revision, all))
+    }
+
+    async fn snapshot_in_txns(&mut self, prefixes: &[String]) -> Result<Snapshot, StoreError> {
+        let revision = self.header().await?.revision;
+        let chunks: Vec<&[String]> = prefixes.chunks(TXN_OPS).collect();
+        let mut parts: Vec<Vec<KeyValue>> = chunks.iter().map(|_| Vec::new()).collect();
+        let mut reads = tokio::task::JoinSet::new();
+        let mut next = 0;
+        while next < chunks.len() || !reads.is_empty() {
+            while next < chunks.len() && reads.len() < TXNS_IN_FLIGHT {
+                let (kv, chunk, i) = (self.kv.clone(), chunks[next].to_vec(), next);
+                reads.spawn(async move { (i, read_txn(kv, chunk, revision).await) });
+                next += 1;
+            }
+            let Some(joined) = reads.join_next().await else {
+                break;
+            };
+            let (i, result) =
+                joined.map_err(|e| unreachable(&self.who.endpoint, &e.to_string()))?;
+            let failed = match result {
+                Ok(Ok(kvs)) => {
+                    parts[i] = kvs;
+                    continue;
+                }
+                Ok(Err(e)) => self.classify(e),
+                Err(_) => unreachable(
+                    &self.who.endpoint,
+                    &format!("no answer within {RPC_TIMEOUT:?}"),
+                ),
+            };
+            return Err(self.which_denied(failed, chunks[i], revision).await);
+        }
+        Ok(Snapshot::new(
+            revision,
+            parts.into_iter().flatten().map(pair),
+        ))
     }
 
     /// A transaction was refused: find the prefix it may not read, so the error can name it.
@@ -323,6 +329,40 @@ impl EtcdStore {
     pub fn endpoint(&self) -> &str {
         &self.who.endpoint
     }
+}
+
+/// One transaction of range reads at `revision`: every key under each of `prefixes`.
+async fn read_txn(
+    mut kv: KvClient,
+    prefixes: Vec<String>,
+    revision: i64,
+) -> Result<Result<Vec<KeyValue>, etcd_client::Error>, tokio::time::error::Elapsed> {
+    let ops = prefixes
+        .iter()
+        .map(|p| {
+            let opts = GetOptions::new()
+                .with_range(prefix_end(p))
+                .with_revision(revision);
+            TxnOp::get(p.as_str(), Some(opts))
+        })
+        .collect::<Vec<_>>();
+    let read = kv.txn(Txn::new().and_then(ops));
+    tokio::time::timeout(RPC_TIMEOUT, read).await.map(|r| {
+        r.map(|resp| {
+            resp.op_responses()
+                .into_iter()
+                .flat_map(|op| match op {
+                    TxnOpResponse::Get(mut g) => g.take_kvs(),
+                    _ => Vec::new(),
+                })
+                .collect()
+        })
+    })
+}
+
+fn pair(kv: KeyValue) -> (String, String) {
+    let (k, v) = kv.into_key_value();
+    (lossy(k), lossy(v))
 }
 
 fn lossy(bytes: Vec<u8>) -> String {
