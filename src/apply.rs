@@ -111,10 +111,6 @@ pub fn plan(target: &Target, text: String) -> Result<Plan, ApplyError> {
 }
 
 impl Write {
-    pub fn dest(&self) -> &Path {
-        &self.target.dest
-    }
-
     /// What `--noop` prints: a unified diff of the content, and a line for a mode or owner change.
     pub fn diff(&self) -> String {
         let dest = self.target.dest.display().to_string();

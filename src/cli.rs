@@ -96,6 +96,10 @@ pub struct Cli {
     pub scheme: Option<String>,
 }
 
+/// The environment variable holding the etcd password; removed from every command confd-rs
+/// starts (check, reload, the registered instance), so it goes no further than confd-rs.
+pub const PASSWORD_ENV: &str = "CONFD_PASSWORD";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Keep this instance registered in etcd (on a lease) exactly while it can serve

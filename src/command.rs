@@ -27,7 +27,7 @@ pub async fn run(cmd: &str, timeout: Duration) -> Result<(), CommandError> {
     let child = Command::new("/bin/sh")
         .arg("-c")
         .arg(cmd)
-        .env_remove(crate::config::PASSWORD_ENV)
+        .env_remove(crate::cli::PASSWORD_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

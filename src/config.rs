@@ -10,8 +10,7 @@ use serde::Deserialize;
 
 use tracing_subscriber::filter::LevelFilter;
 
-use crate::apply::Target;
-use crate::cli::{Cli, LogFormat};
+use crate::cli::{Cli, LogFormat, PASSWORD_ENV};
 use crate::{keypath, logging};
 
 const DEFAULT_CONFDIR: &str = "/etc/confd";
@@ -129,10 +128,6 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// The environment variable holding the etcd password; removed from every command confd-rs
-/// starts (check, reload, the registered instance), so it goes no further than confd-rs.
-pub const PASSWORD_ENV: &str = "CONFD_PASSWORD";
-
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsFiles {
     pub cert: Option<PathBuf>,
@@ -159,19 +154,6 @@ pub struct Resource {
     pub check_cmd: Option<String>,
     pub reload_cmd: Option<String>,
     pub keep_stage_file: bool,
-}
-
-impl Resource {
-    /// Where and how its render is installed.
-    pub fn target(&self) -> Target {
-        Target {
-            dest: self.dest.clone(),
-            mode: self.mode,
-            uid: self.uid,
-            gid: self.gid,
-            keep_stage_file: self.keep_stage_file,
-        }
-    }
 }
 
 /// confd.toml. Every key confd knows is accepted; those for backends confd-rs does not have are

@@ -1,7 +1,7 @@
 //! The one top-level error, and the one mapping from it to the process exit code (README).
 
-use crate::apply::ApplyError;
 use crate::config::ConfigError;
+use crate::pipeline::ResourceError;
 use crate::register::RegisterError;
 use crate::render::RenderError;
 use crate::store::StoreError;
@@ -31,23 +31,12 @@ pub enum Error {
     #[error(transparent)]
     Template(#[from] RenderError),
     #[error(transparent)]
-    Resource(#[from] ResourceError),
-    #[error(transparent)]
     Register(#[from] RegisterError),
     #[error("{about}: {source}")]
     Host {
         about: &'static str,
         source: std::io::Error,
     },
-}
-
-/// Why one resource (or, later, one unit of it) was not applied.
-#[derive(Debug, thiserror::Error)]
-pub enum ResourceError {
-    #[error(transparent)]
-    Render(#[from] RenderError),
-    #[error(transparent)]
-    Apply(#[from] ApplyError),
 }
 
 impl ResourceError {
@@ -69,9 +58,12 @@ impl Error {
             Error::Config(_) => CONFIG,
             Error::Store(_) => STORE,
             Error::Template(_) => TEMPLATE,
-            Error::Resource(e) => e.exit_code(),
-            Error::Register(RegisterError::Usage(_)) => CONFIG,
-            Error::Register(RegisterError::Spawn { code, .. }) => *code,
+            Error::Register(e) => match e {
+                RegisterError::Usage(_) | RegisterError::Config(_) => CONFIG,
+                RegisterError::Store(_) => STORE,
+                RegisterError::Spawn { code, .. } => *code,
+                RegisterError::Host { .. } => HOST,
+            },
             Error::Host { .. } => HOST,
         }
     }

@@ -25,11 +25,10 @@ mod signals;
 use error::Error;
 
 /// The runtime every mode runs on: one thread for IO; passes and DNS go to the blocking pool.
-pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(Error::host("starting the async runtime"))
 }
 
 /// `--onetime`/`--noop`, or the daemon until SIGTERM/SIGINT.
@@ -39,7 +38,8 @@ pub fn run(cli: cli::Cli, cfg: config::Config) -> Result<u8, Error> {
         resources = prepared.cfg.resources.len(),
         "configuration loaded, templates compiled"
     );
-    runtime()?.block_on(async {
+    let rt = runtime().map_err(Error::host("starting the async runtime"))?;
+    rt.block_on(async {
         if prepared.cfg.onetime || prepared.cfg.noop {
             return oneshot::run(prepared).await;
         }

@@ -35,7 +35,7 @@ fn try_main(cli: Cli, logging_up: &mut bool) -> Result<u8, Error> {
                 .map_err(|e| config::ConfigError::Flag(format!("--log-level: {e}")))?;
             logging::init(level, cli.log_format);
             *logging_up = true;
-            register::main(&cli, args)
+            Ok(register::main(&cli, args)?)
         }
         None => {
             let cfg = config::load(&cli)?;

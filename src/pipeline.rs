@@ -13,10 +13,9 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-use crate::apply::{self, ApplyError, Plan};
+use crate::apply::{self, ApplyError, Plan, Target};
 use crate::command;
 use crate::config::{Config, Resource};
-use crate::error::ResourceError;
 use crate::render::{KeySpace, RenderError, Template};
 use crate::store::Snapshot;
 
@@ -89,11 +88,31 @@ impl Prepared {
     }
 }
 
+/// Where and how a resource's render is installed.
+fn target(r: &Resource) -> Target {
+    Target {
+        dest: r.dest.clone(),
+        mode: r.mode,
+        uid: r.uid,
+        gid: r.gid,
+        keep_stage_file: r.keep_stage_file,
+    }
+}
+
 fn unit(r: &Resource) -> UnitId {
     UnitId {
         resource: Arc::from(r.name.as_str()),
         part: None,
     }
+}
+
+/// Why one unit was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
 }
 
 /// What became of one unit in a pass.
@@ -130,7 +149,7 @@ pub fn plan(p: &Prepared, u: &UnitId, snap: &Snapshot) -> Result<(Plan, usize), 
     for msg in &rendered.dropped {
         tracing::error!(resource = %res.name, "{msg}");
     }
-    let plan = apply::plan(&res.target(), rendered.text)?;
+    let plan = apply::plan(&target(res), rendered.text)?;
     Ok((plan, rendered.dropped.len()))
 }
 

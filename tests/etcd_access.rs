@@ -70,6 +70,31 @@ fn a_stopped_member_never_fails_a_run_in_any_node_order() {
         }
     }
 
+    // The agent registers through whichever member serves.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let nodes_flags: Vec<&str> = [&dead, &a, &b]
+        .iter()
+        .flat_map(|e| ["--node", e.as_str()])
+        .collect();
+    let args: Vec<&str> = ["register"]
+        .into_iter()
+        .chain(nodes_flags)
+        .chain(["--key", "/svc_PRE/10.0.0.3-80", "--value", "10.0.0.3:80"])
+        .collect();
+    let agent = Daemon::start(&args, tmp.path().join("agent.log"));
+    wait_for_or(
+        "the agent's key",
+        SOON,
+        || agent.log(),
+        || {
+            members[1]
+                .ctl(&["get", "/svc_PRE/10.0.0.3-80", "--print-value-only"])
+                .contains("10.0.0.3:80")
+                .then_some(())
+        },
+    );
+    drop(agent);
+
     // The daemon renders at once, and fails over when the member it watches through dies.
     let (confdir, dest) = listing(&nodes(&[&dead, &a, &b]), &["/svc_PRE"]);
     let start = Instant::now();
@@ -310,6 +335,22 @@ fn least_privilege_etcd() -> Etcd {
     etcd
 }
 
+/// `confd-rs register` as etcd user `agent`, keeping `key` = `value` while `sleep 30` runs.
+fn agent_as(etcd: &Etcd, dir: &Path, log: &str, key: &str, value: &str) -> Daemon {
+    let pw = format!("--password={}", password("agent"));
+    let args = [
+        "register",
+        "--node",
+        &etcd.endpoint,
+        "--username",
+        "agent",
+        &pw,
+    ];
+    let rest = ["--key", key, "--value", value, "--", "sleep", "30"];
+    let all: Vec<&str> = args.iter().chain(rest.iter()).copied().collect();
+    Daemon::start(&all, dir.join(format!("{log}.log")))
+}
+
 fn password(user: &str) -> String {
     format!("pw-{}-SECRETMARK", user.chars().rev().collect::<String>())
 }
@@ -350,20 +391,12 @@ fn least_privilege_roles_are_enough_and_a_denial_names_key_and_user() {
     );
 
     // The agent registers with readwrite on its own key only, and deregisters on SIGTERM.
-    let a = Daemon::start(
-        &[
-            "register",
-            "--node",
-            &etcd.endpoint,
-            "--username",
-            "agent",
-            &format!("--password={}", password("agent")),
-            "--key",
-            "/search_PRE/10.0.0.9-80",
-            "--value",
-            "10.0.0.9:80",
-        ],
-        tmp.path().join("agent.log"),
+    let a = agent_as(
+        &etcd,
+        tmp.path(),
+        "agent",
+        "/search_PRE/10.0.0.9-80",
+        "10.0.0.9:80",
     );
     wait_for_or(
         "the agent's key",
@@ -391,24 +424,7 @@ fn least_privilege_roles_are_enough_and_a_denial_names_key_and_user() {
         )
     );
     // A key outside the agent's role: named too.
-    let denied = Daemon::start(
-        &[
-            "register",
-            "--node",
-            &etcd.endpoint,
-            "--username",
-            "agent",
-            &format!("--password={}", password("agent")),
-            "--key",
-            "/search_PRE/10.0.0.8-80",
-            "--value",
-            "v",
-            "--",
-            "sleep",
-            "30",
-        ],
-        tmp.path().join("denied.log"),
-    );
+    let denied = agent_as(&etcd, tmp.path(), "denied", "/search_PRE/10.0.0.8-80", "v");
     wait_for_or(
         "the denial",
         SOON,

@@ -15,11 +15,11 @@ use tokio::time::Instant;
 use crate::apply::ApplyError;
 use crate::cli::Cli;
 use crate::config::{self, Backend, Config};
-use crate::error::{Error, ResourceError};
+use crate::error::Error;
 use crate::event::Event;
 use crate::fswatch::Edits;
 use crate::metrics::{self, Applied, Metrics};
-use crate::pipeline::{self, Prepared, Report, Stop, UnitId};
+use crate::pipeline::{self, Prepared, Report, ResourceError, Stop, UnitId};
 use crate::store::{watch, Change, Snapshot, StoreEvent};
 use batch::{Batch, Retries};
 

@@ -27,7 +27,7 @@ pub fn spawn(
         .split_first()
         .ok_or_else(|| RegisterError::Usage("no command".into()))?;
     let mut cmd = tokio::process::Command::new(program);
-    cmd.env_remove(crate::config::PASSWORD_ENV);
+    cmd.env_remove(crate::cli::PASSWORD_ENV);
     cmd.args(args).process_group(0);
     if let Some((_, port)) = spec.addr {
         cmd.env("PORT", port.to_string());

@@ -15,7 +15,6 @@ use tokio::time::Instant;
 
 use crate::cli::{Cli, RegisterArgs};
 use crate::config;
-use crate::error::Error;
 use child::Child;
 use health::Health;
 use lease::Registration;
@@ -32,16 +31,28 @@ pub enum RegisterError {
         error: String,
         code: u8,
     },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// etcd unreachable with --require-etcd (exit 3).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("{about}: {source}")]
+    Host {
+        about: &'static str,
+        source: std::io::Error,
+    },
 }
 
 /// Every flag is checked before anything is contacted or started.
-pub fn main(cli: &Cli, args: &RegisterArgs) -> Result<u8, Error> {
+pub fn main(cli: &Cli, args: &RegisterArgs) -> Result<u8, RegisterError> {
     let spec = spec::resolve(args, cli.prefix.as_deref().unwrap_or(""))?;
     let etcd = config::etcd_from_flags(cli)?;
     let health = Health::new(args, &spec)?;
     let drain = seconds("--drain", args.drain, Zero::Allowed)?;
-    crate::runtime()?.block_on(async {
-        let mut signals = Signals::install().map_err(Error::host("installing signal handlers"))?;
+    let host = |about| move |source| RegisterError::Host { about, source };
+    let rt = crate::runtime().map_err(host("starting the async runtime"))?;
+    rt.block_on(async {
+        let mut signals = Signals::install().map_err(host("installing signal handlers"))?;
         let mut reg = Registration::new(&etcd, &spec, args.ttl);
         if args.require_etcd {
             reg.reach().await?;

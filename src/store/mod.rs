@@ -155,27 +155,52 @@ pub fn covering_prefixes<'a>(prefixes: impl IntoIterator<Item = &'a String>) -> 
     out
 }
 
+/// How long a read keeps trying other members after one failed (a leader election takes
+/// about a second).
+const READ_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+const READ_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
 pub enum Store {
-    Etcd(Box<etcd::EtcdStore>),
+    Etcd(Box<(etcd::Cluster, Option<etcd::EtcdStore>)>),
     File(file::FileStore),
 }
 
 impl Store {
+    /// Connects (a member that serves, or an error naming each member's cause).
     pub async fn open(backend: &Backend) -> Result<Store, StoreError> {
         Ok(match backend {
             Backend::Etcd(cfg) => {
-                Store::Etcd(Box::new(etcd::Cluster::new(cfg.clone()).connect().await?))
+                let mut cluster = etcd::Cluster::new(cfg.clone());
+                let conn = cluster.connect().await?;
+                Store::Etcd(Box::new((cluster, Some(conn))))
             }
             Backend::File(paths) => Store::File(file::FileStore::new(paths.clone())),
         })
     }
 
-    /// Reads every key under `prefixes` at one revision.
+    /// Reads every key under `prefixes` at one revision. A member that fails mid-read (it died,
+    /// or its cluster is electing a leader) is left for another, for up to READ_RETRY_FOR.
     pub async fn snapshot(&mut self, prefixes: &[String]) -> Result<Snapshot, StoreError> {
         let prefixes = covering_prefixes(prefixes);
-        match self {
-            Store::Etcd(s) => s.snapshot(&prefixes).await,
-            Store::File(s) => s.snapshot(&prefixes),
+        let (cluster, conn) = match self {
+            Store::File(s) => return s.snapshot(&prefixes),
+            Store::Etcd(etcd) => &mut **etcd,
+        };
+        let deadline = tokio::time::Instant::now() + READ_RETRY_FOR;
+        loop {
+            let store = match conn {
+                Some(store) => store,
+                None => conn.insert(cluster.connect().await?),
+            };
+            match store.snapshot(&prefixes).await {
+                Err(StoreError::Unreachable(e)) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!("etcd unreachable: {e}; reading from another member");
+                    *conn = None;
+                    cluster.failed();
+                    tokio::time::sleep(READ_RETRY_PAUSE).await;
+                }
+                result => return result,
+            }
         }
     }
 }

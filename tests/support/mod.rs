@@ -382,58 +382,49 @@ impl Pki {
         );
     }
 
-    fn ca(&self, name: &str) {
-        let (key, cert) = (format!("{name}.key"), format!("{name}.pem"));
-        self.openssl(&[
-            "req",
-            "-x509",
+    /// A new EC key, and a self-signed CA certificate (`ca`) or a request for one (`leaf`).
+    fn new_key(&self, name: &str, how: &[&str]) {
+        let (key, subj) = (format!("{name}.key"), format!("/CN={name}"));
+        let ec = [
             "-newkey",
             "ec",
             "-pkeyopt",
             "ec_paramgen_curve:prime256v1",
             "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &cert,
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name}"),
-        ]);
+        ];
+        let args: Vec<&str> = ["req"]
+            .iter()
+            .chain(how)
+            .chain(&ec)
+            .chain(&["-keyout", key.as_str(), "-subj", subj.as_str()])
+            .copied()
+            .collect();
+        self.openssl(&args);
+    }
+
+    fn ca(&self, name: &str) {
+        let cert = format!("{name}.pem");
+        self.new_key(name, &["-x509", "-days", "2", "-out", &cert]);
     }
 
     fn leaf(&self, name: &str, ca: &str, ext: &str) {
-        let (key, csr, cert, extfile) = (
-            format!("{name}.key"),
+        let (csr, cert, extfile) = (
             format!("{name}.csr"),
             format!("{name}.pem"),
             format!("{name}.ext"),
         );
         std::fs::write(self.dir.path().join(&extfile), format!("{ext}\n")).expect("ext");
-        self.openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &format!("/CN={name}"),
-        ]);
+        self.new_key(name, &["-out", &csr]);
+        let (ca_cert, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
         self.openssl(&[
             "x509",
             "-req",
             "-in",
             &csr,
             "-CA",
-            &format!("{ca}.pem"),
+            &ca_cert,
             "-CAkey",
-            &format!("{ca}.key"),
+            &ca_key,
             "-CAcreateserial",
             "-out",
             &cert,
