@@ -270,10 +270,10 @@ fn invalid_values_are_left_out_and_named_and_an_empty_service_stays_valid() {
         stderr(&out)
     );
     let err = stderr(&out);
-    assert!(err.contains("key /search_PRE/evil: value"), "{err}");
+    assert!(err.contains("key \"/search_PRE/evil\": value"), "{err}");
     assert!(
         err.contains(
-            "key /broken_PRE/10.0.0.1-80: value \"not an address\" is not a valid host:port"
+            "key \"/broken_PRE/10.0.0.1-80\": value \"not an address\" is not a valid host:port"
         ),
         "{err}"
     );
@@ -425,7 +425,7 @@ fn json_logs_are_one_object_per_line_for_log_shippers() {
         .expect("an error line");
     assert_eq!(
         dropped["message"],
-        "key /a_PRE/x: value \"not-an-address\" is not a valid host:port; left out"
+        "key \"/a_PRE/x\": value \"not-an-address\" is not a valid host:port; left out"
     );
     assert!(dropped["resource"]
         .as_str()

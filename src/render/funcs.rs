@@ -197,20 +197,33 @@ impl KeySpace {
 
     /// Valid `host:port` values under a glob, sorted and deduplicated; the others are reported
     /// to `dropped` by key and left out.
-    fn hostports(&self, pattern: &str) -> Result<Vec<String>, Error> {
-        let mut out = Vec::new();
+    /// Surrounding whitespace is ignored, as nginx would (`echo 10.0.0.1:80 | etcdctl put`
+    /// stores a trailing newline).
+    fn hostports(&self, pattern: &str) -> Result<Vec<Value>, Error> {
+        let mut out: Vec<&str> = Vec::new();
         for (k, v) in self.glob(pattern)? {
-            if hostport::is_host_port(v) {
-                out.push(v.clone());
+            let hp = v.trim();
+            if hostport::is_host_port(hp) {
+                out.push(hp);
             } else {
                 self.report(format!(
-                    "key {k}: value {v:?} is not a valid host:port; left out"
+                    "key {k:?}: value {} is not a valid host:port; left out",
+                    shown(v)
                 ));
             }
         }
-        out.sort();
+        out.sort_unstable();
         out.dedup();
-        Ok(out)
+        Ok(out.into_iter().map(Value::from).collect())
+    }
+}
+
+/// A value as a log line shows it: escaped, and cut (with its size) when long.
+fn shown(v: &str) -> String {
+    const SHOWN: usize = 120;
+    match v.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &v[..cut], v.len()),
+        None => format!("{v:?}"),
     }
 }
 

@@ -212,14 +212,23 @@ fn hostports_drops_invalid_values_by_key() {
             "127.0.0.1:1; } server { listen 1; } upstream x { server 127.0.0.1:2",
         ),
         ("/s/d", "10.0.0.1:80"),
+        ("/s/e", " 10.0.0.3:80\n"),
+        ("/s/f\nforged", &"x".repeat(500)),
     ]);
     let out = render("t", "{{ hostports('/s/*') }}", k).expect("renders");
-    assert_eq!(out.text, "['10.0.0.1:80', '10.0.0.2:80']");
-    assert_eq!(out.dropped.len(), 1);
+    assert_eq!(out.text, "['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80']");
+    assert_eq!(out.dropped.len(), 2);
     assert!(
-        out.dropped[0].starts_with("key /s/c: value "),
+        out.dropped[0].starts_with("key \"/s/c\": value "),
         "{:?}",
         out.dropped
+    );
+    assert_eq!(
+        out.dropped[1],
+        format!(
+            "key \"/s/f\\nforged\": value \"{}\"… (500 bytes) is not a valid host:port; left out",
+            "x".repeat(120)
+        )
     );
 }
 

@@ -78,6 +78,11 @@ pub async fn watch_etcd(cfg: EtcdConfig, prefixes: Vec<String>, tx: StoreTx) {
                 // Start over on another member: this one may be the reason.
                 store = None;
                 cluster.failed();
+                // Watchers of different prefixes catch up independently, so no one revision
+                // says what every prefix has seen: with several, read a fresh snapshot.
+                if w.prefixes.len() > 1 {
+                    w.seen = None;
+                }
                 if w.down(e.to_string()).await.is_err() {
                     return;
                 }
@@ -166,10 +171,8 @@ impl Watcher {
                 };
                 changes.push(Change { key, value });
             }
-            if revision > 0 {
-                if let Some(seen) = &mut self.seen {
-                    seen.revision = revision;
-                }
+            if let Some(seen) = &mut self.seen {
+                seen.revision = seen.revision.max(revision);
             }
             if !changes.is_empty() {
                 self.send(StoreEvent::Changes { revision, changes }).await?;
