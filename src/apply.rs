@@ -69,7 +69,7 @@ struct Meta {
 }
 
 /// The dest file as it is now.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Current {
     bytes: Vec<u8>,
     meta: Meta,
@@ -83,8 +83,9 @@ pub enum Plan {
     Write(Write),
 }
 
-/// A text that differs from dest (in content, mode or owner).
-#[derive(Debug)]
+/// A text that differs from dest (in content, mode or owner). Cloned to stage it again after a
+/// rollback (batch validation puts a file back and tries it again with others).
+#[derive(Debug, Clone)]
 pub struct Write {
     target: Target,
     previous: Option<Current>,
@@ -207,6 +208,10 @@ pub struct Swapped {
 }
 
 impl Swapped {
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
     /// The new file stays: forget the previous one.
     pub fn commit(self) {
         if self.kept {

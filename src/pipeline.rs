@@ -13,8 +13,8 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-use crate::apply::{self, ApplyError, Plan, Target};
-use crate::command;
+use crate::apply::{self, ApplyError, Plan, Swapped, Target, Write};
+use crate::command::{self, CommandError};
 use crate::config::{Config, Resource};
 use crate::render::{KeySpace, RenderError, Template};
 use crate::store::Snapshot;
@@ -172,9 +172,12 @@ pub async fn run(
 }
 
 /// Applies `units` from `snap`, then runs each distinct reload_cmd once, after every file it
-/// covers is in place. A unit whose earlier reload failed is reloaded even when its file is
-/// already in place, since nginx may still run the old one. Once `stop` is set no further unit
-/// starts; the reloads of those already in place still run. Failures are logged here.
+/// covers is in place. Files whose check_cmd checks the whole config (nginx -t, which does not
+/// name `{{src}}`) are swapped in together and checked once per command; when that fails, the
+/// files it refuses are found by bisection and put back, and the rest stay. A unit whose earlier
+/// reload failed is reloaded even when its file is already in place, since nginx may still run
+/// the old one. Once `stop` is set no further unit starts; the reloads of those already in place
+/// still run. Failures are logged here.
 pub fn apply_batch(
     p: &Prepared,
     units: &[UnitId],
@@ -182,18 +185,58 @@ pub fn apply_batch(
     stop: &Stop,
     rt: &Handle,
 ) -> Vec<Report> {
+    let run = |cmd: &str| rt.block_on(command::run(cmd, p.cfg.command_timeout));
     let mut reports = Vec::new();
-    let mut reloads: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut together: Vec<(&str, Vec<(usize, Write)>)> = Vec::new();
     for u in units {
         if *stop.borrow() {
             break;
         }
         let Some((res, _)) = p.get(u) else { continue };
         let (result, dropped) = match plan(p, u, snap) {
-            Ok((plan, dropped)) => (install(&p.cfg, res, plan, rt).map_err(Into::into), dropped),
+            Ok((Plan::Write(w), dropped)) => match whole_config_check(&p.cfg, res) {
+                Some(cmd) => {
+                    let trial = (reports.len(), w);
+                    match together.iter_mut().find(|(c, _)| *c == cmd) {
+                        Some((_, group)) => group.push(trial),
+                        None => together.push((cmd, vec![trial])),
+                    }
+                    // Settled below, with the others this check covers.
+                    (Ok(Outcome::Installed), dropped)
+                }
+                None => (install(&p.cfg, res, w, &run).map_err(Into::into), dropped),
+            },
+            Ok((Plan::Unchanged, dropped)) => (Ok(Outcome::Unchanged), dropped),
             Err(e) => (Err(e), 0),
         };
-        let reload = match &result {
+        reports.push(Report {
+            unit: u.clone(),
+            result,
+            dropped,
+        });
+    }
+    for (cmd, writes) in together {
+        for (i, result) in check_together(cmd, writes, &run) {
+            reports[i].result = result.map_err(Into::into);
+        }
+    }
+    reload(p, snap, &mut reports, &run);
+    reports
+}
+
+/// Logs every outcome and runs each distinct reload_cmd once for the files now in place.
+fn reload(
+    p: &Prepared,
+    snap: &Snapshot,
+    reports: &mut [Report],
+    run: &impl Fn(&str) -> Result<(), CommandError>,
+) {
+    let mut reloads: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (i, report) in reports.iter().enumerate() {
+        let Some((res, _)) = p.get(&report.unit) else {
+            continue;
+        };
+        let reload = match &report.result {
             Ok(Outcome::Unchanged) => {
                 tracing::debug!(dest = %res.dest.display(), "in sync");
                 apply::reload_owed(&res.dest)
@@ -213,18 +256,13 @@ pub fn apply_batch(
             .filter(|_| reload && !p.cfg.sync_only)
         {
             match reloads.iter_mut().find(|(c, _)| *c == cmd) {
-                Some((_, group)) => group.push(reports.len()),
-                None => reloads.push((cmd, vec![reports.len()])),
+                Some((_, group)) => group.push(i),
+                None => reloads.push((cmd, vec![i])),
             }
         }
-        reports.push(Report {
-            unit: u.clone(),
-            result,
-            dropped,
-        });
     }
     for (cmd, group) in reloads {
-        let result = rt.block_on(command::run(cmd, p.cfg.command_timeout));
+        let result = run(cmd);
         match &result {
             Ok(()) => tracing::info!(cmd, "reloaded"),
             Err(e) => tracing::error!("reload_cmd failed: {e}"),
@@ -239,7 +277,120 @@ pub fn apply_batch(
             }
         }
     }
-    reports
+}
+
+/// The resource's check_cmd when it checks the whole configuration (it does not name the
+/// staged file), so that files it covers can be checked together.
+fn whole_config_check<'a>(cfg: &Config, res: &'a Resource) -> Option<&'a str> {
+    res.check_cmd
+        .as_deref()
+        .filter(|cmd| !cfg.sync_only && !names_stage(cmd))
+}
+
+/// A file in place on trial: its report, its plan (to stage it again) and the swap.
+struct Trial {
+    report: usize,
+    write: Write,
+    swapped: Swapped,
+}
+
+type Settled = Vec<(usize, Result<Outcome, ApplyError>)>;
+
+/// Swaps `writes` in together and runs `cmd` once; if it fails, bisects (see [`bisect`]).
+fn check_together(
+    cmd: &str,
+    writes: Vec<(usize, Write)>,
+    run: &impl Fn(&str) -> Result<(), CommandError>,
+) -> Settled {
+    let mut settled = Vec::new();
+    let trials = swap_in(writes, &mut settled);
+    if trials.is_empty() {
+        return settled;
+    }
+    match run(cmd) {
+        Ok(()) => accept(trials, &mut settled),
+        Err(failure) => {
+            if trials.len() > 1 {
+                tracing::warn!(
+                    files = trials.len(),
+                    "check_cmd refused the batch: finding the files it refuses"
+                );
+            }
+            bisect(trials, failure, cmd, run, &mut settled);
+        }
+    }
+    settled
+}
+
+/// `trials` are in place, with every file accepted so far, and `cmd` failed with `failure`.
+/// Puts half of them back and checks again: a half that passes is kept, one that fails is split
+/// further, down to single files that the check refuses on their own. One bad file among n
+/// costs about 2·log2(n) checks.
+fn bisect(
+    mut trials: Vec<Trial>,
+    failure: CommandError,
+    cmd: &str,
+    run: &impl Fn(&str) -> Result<(), CommandError>,
+    settled: &mut Settled,
+) {
+    if trials.len() == 1 {
+        let t = trials.remove(0);
+        let dest = t.swapped.dest().to_owned();
+        let result = t.swapped.rollback().and(Err(ApplyError::Check {
+            dest,
+            error: failure,
+        }));
+        settled.push((t.report, result));
+        return;
+    }
+    let later = trials.split_off(trials.len() / 2);
+    let later = withdraw(later, settled);
+    match run(cmd) {
+        Ok(()) => accept(trials, settled),
+        Err(e) => bisect(trials, e, cmd, run, settled),
+    }
+    let again = swap_in(later, settled);
+    if again.is_empty() {
+        return;
+    }
+    match run(cmd) {
+        Ok(()) => accept(again, settled),
+        Err(e) => bisect(again, e, cmd, run, settled),
+    }
+}
+
+fn swap_in(writes: Vec<(usize, Write)>, settled: &mut Settled) -> Vec<Trial> {
+    let mut trials = Vec::new();
+    for (report, write) in writes {
+        match write.clone().stage().and_then(|s| s.swap()) {
+            Ok(swapped) => trials.push(Trial {
+                report,
+                write,
+                swapped,
+            }),
+            Err(e) => settled.push((report, Err(e))),
+        }
+    }
+    trials
+}
+
+/// Puts trials back (their previous files, byte for byte), keeping their plans to try again.
+fn withdraw(trials: Vec<Trial>, settled: &mut Settled) -> Vec<(usize, Write)> {
+    let mut back = Vec::new();
+    for t in trials {
+        match t.swapped.rollback() {
+            Ok(()) => back.push((t.report, t.write)),
+            Err(e) => settled.push((t.report, Err(e))),
+        }
+    }
+    back
+}
+
+fn accept(trials: Vec<Trial>, settled: &mut Settled) {
+    for t in trials {
+        t.swapped.commit();
+        settled.push((t.report, Ok(Outcome::Installed)));
+    }
 }
 
 /// Records on disk whether dest's reload is still owed.
@@ -254,20 +405,19 @@ fn owe(dest: &Path, owed: bool) {
     }
 }
 
-/// Installs a planned write. With a check_cmd that names the staged file (`{{src}}`) the stage
-/// is checked before the swap; otherwise (nginx -t checks the whole config that includes dest)
-/// the new file is swapped in, checked, and rolled back when the check fails.
-fn install(cfg: &Config, res: &Resource, plan: Plan, rt: &Handle) -> Result<Outcome, ApplyError> {
-    let write = match plan {
-        Plan::Unchanged => return Ok(Outcome::Unchanged),
-        Plan::Write(w) => w,
-    };
+/// Installs a write whose check (if any) names the staged file (`{{src}}`): the stage is
+/// checked before the swap. Writes checked with the whole configuration go through
+/// [`check_together`].
+fn install(
+    cfg: &Config,
+    res: &Resource,
+    write: Write,
+    run: &impl Fn(&str) -> Result<(), CommandError>,
+) -> Result<Outcome, ApplyError> {
     let staged = write.stage()?;
     let check = res.check_cmd.as_deref().filter(|_| !cfg.sync_only);
-    let check_stage = check.and_then(|cmd| with_src(cmd, staged.path()));
-    let run = |cmd: &str| rt.block_on(command::run(cmd, cfg.command_timeout));
-    if let Some(cmd) = &check_stage {
-        if let Err(error) = run(cmd) {
+    if let Some(cmd) = check.and_then(|cmd| with_src(cmd, staged.path())) {
+        if let Err(error) = run(&cmd) {
             staged.discard();
             return Err(ApplyError::Check {
                 dest: res.dest.clone(),
@@ -275,26 +425,23 @@ fn install(cfg: &Config, res: &Resource, plan: Plan, rt: &Handle) -> Result<Outc
             });
         }
     }
-    let swapped = staged.swap()?;
-    if let (Some(cmd), None) = (check, &check_stage) {
-        if let Err(error) = run(cmd) {
-            swapped.rollback()?;
-            return Err(ApplyError::Check {
-                dest: res.dest.clone(),
-                error,
-            });
-        }
-    }
-    swapped.commit();
+    staged.swap()?.commit();
     Ok(Outcome::Installed)
 }
 
-/// confd's check_cmd names the staged file as `{{.src}}`; `{{src}}` is the Jinja spelling.
+/// The spellings of the staged file's path in a check_cmd: confd's `{{.src}}`, and Jinja's.
+const STAGE_FORMS: [&str; 4] = ["{{.src}}", "{{ .src }}", "{{src}}", "{{ src }}"];
+
+fn names_stage(cmd: &str) -> bool {
+    STAGE_FORMS.iter().any(|f| cmd.contains(f))
+}
+
+/// The check_cmd with the staged file's path in place of its `{{src}}`, if it names it.
 fn with_src(cmd: &str, stage: &Path) -> Option<String> {
     let path = stage.display().to_string();
-    let mut out = cmd.to_owned();
-    for form in ["{{.src}}", "{{ .src }}", "{{src}}", "{{ src }}"] {
-        out = out.replace(form, &path);
-    }
-    (out != cmd).then_some(out)
+    names_stage(cmd).then(|| {
+        STAGE_FORMS
+            .iter()
+            .fold(cmd.to_owned(), |out, form| out.replace(form, &path))
+    })
 }

@@ -557,10 +557,11 @@ fn sigterm_mid_batch_stops_after_the_resource_in_flight() {
     let dests: Vec<PathBuf> = (0..10)
         .map(|i| tmp.path().join(format!("r{i}.conf")))
         .collect();
+    // A check of each staged file (it names {{src}}) runs resource by resource, before its swap.
     for (i, dest) in dests.iter().enumerate() {
         confdir.resource(
             &format!("r{i}.toml"),
-            &upstreams_resource(dest, "check_cmd = \"sleep 0.3\"\n"),
+            &upstreams_resource(dest, "check_cmd = \"sleep 0.3; test -s {{src}}\"\n"),
         );
     }
     let mut d = confdir.daemon(&[]);
