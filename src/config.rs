@@ -56,6 +56,8 @@ pub struct Config {
     pub coalesce: Coalesce,
     pub metrics_addr: Option<std::net::SocketAddr>,
     pub resources: Vec<Resource>,
+    /// conf.d resources that could not be loaded: the others run without them.
+    pub broken: Vec<Broken>,
     /// What the configuration sets that confd-rs ignores; logged once logging is set up.
     pub warnings: Vec<String>,
 }
@@ -133,6 +135,13 @@ pub struct TlsFiles {
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
     pub ca: Option<PathBuf>,
+}
+
+/// A conf.d resource that could not be loaded, and why (the error names file and line).
+#[derive(Debug, Clone)]
+pub struct Broken {
+    pub name: String,
+    pub reason: String,
 }
 
 /// One `conf.d/*.toml` `[template]` table, resolved against the confdir and the global prefix.
@@ -260,7 +269,7 @@ pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
         .keep_stage_file
         .or(file.keep_stage_file)
         .unwrap_or(false);
-    let resources = load_resources(&confdir, &prefix, keep_stage_file)?;
+    let (resources, broken) = load_resources(&confdir, &prefix, keep_stage_file)?;
     let coalesce = Coalesce {
         window: Duration::from_millis(
             cli.coalesce_window_ms
@@ -300,7 +309,7 @@ pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
         None => LevelFilter::INFO,
     };
     let mut warnings = foreign_keys(&config_file, &file);
-    if resources.is_empty() {
+    if resources.is_empty() && broken.is_empty() {
         warnings.push(format!(
             "{}: no *.toml resources: nothing to render",
             confdir.join("conf.d").display()
@@ -326,6 +335,7 @@ pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
         log_format: cli.log_format,
         command_timeout: Duration::from_secs(command_timeout),
         resources,
+        broken,
     })
 }
 
@@ -585,18 +595,27 @@ fn read_password_file(path: &Path) -> Result<Secret, ConfigError> {
     Ok(Secret(p.to_owned()))
 }
 
+/// Every conf.d resource; one that cannot be loaded is returned apart, so the others still run.
 fn load_resources(
     confdir: &Path,
     prefix: &str,
     keep_stage_file: bool,
-) -> Result<Vec<Resource>, ConfigError> {
+) -> Result<(Vec<Resource>, Vec<Broken>), ConfigError> {
     let dir = confdir.join("conf.d");
     let mut paths = BTreeSet::new();
     collect_tomls(&dir, &mut paths)?;
-    paths
-        .into_iter()
-        .map(|p| load_resource(confdir, &p, prefix, keep_stage_file))
-        .collect()
+    let mut resources = Vec::new();
+    let mut broken = Vec::new();
+    for p in paths {
+        match load_resource(confdir, &p, prefix, keep_stage_file) {
+            Ok(r) => resources.push(r),
+            Err(e) => broken.push(Broken {
+                name: p.display().to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    Ok((resources, broken))
 }
 
 fn collect_tomls(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), ConfigError> {

@@ -1,7 +1,7 @@
 //! The one top-level error, and the one mapping from it to the process exit code (README).
 
 use crate::config::ConfigError;
-use crate::pipeline::ResourceError;
+use crate::pipeline::{ResourceError, Unusable};
 use crate::register::RegisterError;
 use crate::render::RenderError;
 use crate::store::StoreError;
@@ -65,6 +65,16 @@ impl Error {
                 RegisterError::Host { .. } => HOST,
             },
             Error::Host { .. } => HOST,
+        }
+    }
+}
+
+impl Unusable {
+    pub fn exit_code(&self) -> u8 {
+        if self.template {
+            TEMPLATE
+        } else {
+            CONFIG
         }
     }
 }

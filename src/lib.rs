@@ -33,7 +33,8 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// `--onetime`/`--noop`, or the daemon until SIGTERM/SIGINT.
 pub fn run(cli: cli::Cli, cfg: config::Config) -> Result<u8, Error> {
-    let prepared = pipeline::Prepared::new(cfg)?;
+    let prepared = pipeline::Prepared::new(cfg);
+    prepared.log_unusable();
     tracing::debug!(
         resources = prepared.cfg.resources.len(),
         "configuration loaded, templates compiled"

@@ -166,6 +166,13 @@ impl Metrics {
         }
     }
 
+    /// A resource that cannot run (bad conf.d file or template) is failing until it runs.
+    pub fn cannot_run(&self, resource: &str, reason: &str) {
+        self.lock()
+            .failing
+            .insert(resource.to_owned(), reason.to_owned());
+    }
+
     /// Forgets resources that are no longer configured.
     pub fn retain(&self, resources: &[String]) {
         self.lock().failing.retain(|r, _| resources.contains(r));

@@ -11,16 +11,18 @@ use crate::store::Store;
 /// Reads every resource's keys at one revision, then processes them all. A failing resource
 /// does not stop the others; the exit code is that of the first failure.
 pub async fn run(p: Prepared) -> Result<u8, Error> {
+    // A resource that cannot run (logged already) makes the exit code; the others still run.
+    let mut code = p.unusable.first().map_or(error::OK, |u| u.exit_code());
     let mut store = Store::open(&p.cfg.backend).await?;
     let snap = store.snapshot(&p.cfg.prefixes()).await?;
     tracing::debug!(revision = snap.revision, keys = snap.len(), "snapshot");
     if p.cfg.noop {
-        return Ok(noop(&p, &snap));
+        keep_first(&mut code, noop(&p, &snap));
+        return Ok(code);
     }
     pipeline::recover(&p);
     let units = p.units();
     let reports = pipeline::run(Arc::new(p), units, Arc::new(snap), pipeline::never()).await;
-    let mut code = error::OK;
     for report in &reports {
         if let Err(e) = &report.result {
             keep_first(&mut code, e.exit_code());

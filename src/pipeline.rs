@@ -38,30 +38,72 @@ impl std::fmt::Display for UnitId {
 
 /// A configuration with its templates compiled: made once per configuration, shared by passes.
 pub struct Prepared {
+    /// Its `resources` are those that can run.
     pub cfg: Config,
     templates: Vec<Template>,
     by_name: BTreeMap<Arc<str>, usize>,
+    /// Resources that cannot run (a bad conf.d file or template): the others run without them.
+    pub unusable: Vec<Unusable>,
+}
+
+/// A resource left out of the configuration, and why.
+#[derive(Debug, Clone)]
+pub struct Unusable {
+    pub name: String,
+    pub reason: String,
+    /// Its template failed to compile (else its conf.d file or template file is at fault).
+    pub template: bool,
 }
 
 impl Prepared {
-    /// Compiles every template; a syntax error names the template and line.
-    pub fn new(cfg: Config) -> Result<Prepared, RenderError> {
-        let templates = cfg
-            .resources
+    /// Compiles every template. A resource whose conf.d file could not be loaded or whose
+    /// template does not compile is set apart (the error names the file and line).
+    pub fn new(mut cfg: Config) -> Prepared {
+        let mut unusable: Vec<Unusable> = cfg
+            .broken
             .iter()
-            .map(|r| Template::compile(&r.src.display().to_string(), &r.template))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|b| Unusable {
+                name: b.name.clone(),
+                reason: b.reason.clone(),
+                template: false,
+            })
+            .collect();
+        let mut templates = Vec::new();
+        cfg.resources.retain(|r| {
+            match Template::compile(&r.src.display().to_string(), &r.template) {
+                Ok(t) => {
+                    templates.push(t);
+                    true
+                }
+                Err(e) => {
+                    unusable.push(Unusable {
+                        name: r.name.clone(),
+                        reason: e.to_string(),
+                        template: true,
+                    });
+                    false
+                }
+            }
+        });
         let by_name = cfg
             .resources
             .iter()
             .enumerate()
             .map(|(i, r)| (Arc::from(r.name.as_str()), i))
             .collect();
-        Ok(Prepared {
+        Prepared {
             cfg,
             templates,
             by_name,
-        })
+            unusable,
+        }
+    }
+
+    /// Logs every resource that cannot run, by name and cause.
+    pub fn log_unusable(&self) {
+        for u in &self.unusable {
+            tracing::error!(resource = %u.name, "{}; the other resources run without it", u.reason);
+        }
     }
 
     /// Every unit, in conf.d order.

@@ -592,3 +592,56 @@ fn sigterm_mid_batch_stops_after_the_resource_in_flight() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn a_daemon_starts_with_a_broken_resource_and_runs_the_others_until_it_is_fixed() {
+    let etcd = Etcd::start();
+    etcd.put("/s_PRE/10.0.0.1-80", "10.0.0.1:80");
+    let s = Setup::new(&[&etcd.endpoint], None, "");
+    let broken_dest = s.tmp.path().join("broken.conf");
+    s.confdir
+        .template("broken.tmpl", "{% for x in %}\n")
+        .resource(
+            "broken.toml",
+            &format!(
+                "[template]\nsrc = \"broken.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n",
+                broken_dest.display()
+            ),
+        );
+    let port = free_port();
+    let d = s
+        .confdir
+        .daemon(&["--metrics-addr", &format!("127.0.0.1:{port}")]);
+    s.wait_text("the good resource", |t| t.contains("10.0.0.1:80"));
+    let (status, reason) = wait_for("/healthz", SOON, || http_get(port, "/healthz"));
+    assert_eq!(status, 503, "{reason}");
+    assert!(
+        reason.contains("broken.toml") && reason.contains("broken.tmpl:1"),
+        "{reason}"
+    );
+    assert!(
+        d.log().contains("the other resources run without it"),
+        "{}",
+        d.log()
+    );
+
+    etcd.put("/s_PRE/10.0.0.2-80", "10.0.0.2:80");
+    s.wait_text("the others keep updating", |t| t.contains("10.0.0.2:80"));
+
+    // Fixed: picked up by itself (an edit in the confdir), applied, and healthy again.
+    s.confdir
+        .template("broken.tmpl", "fixed {{ getv('/s_PRE/10.0.0.1-80') }}\n");
+    wait_for_or(
+        "the fixed resource",
+        SOON,
+        || d.log(),
+        || {
+            std::fs::read_to_string(&broken_dest)
+                .ok()
+                .filter(|t| t == "fixed 10.0.0.1:80\n")
+        },
+    );
+    wait_for("healthy", SOON, || {
+        (http_get(port, "/healthz")? == (200, "ok\n".to_string())).then_some(())
+    });
+}

@@ -42,6 +42,9 @@ pub async fn serve(
             .map_err(Error::host("binding --metrics-addr"))?;
     }
     pipeline::recover(&p);
+    for u in &p.unusable {
+        metrics.cannot_run(&u.name, &u.reason);
+    }
     let mut daemon = Daemon {
         cli,
         p: Arc::new(p),
@@ -214,22 +217,29 @@ impl Daemon {
         }
     }
 
-    /// Re-reads confd.toml, conf.d and templates; a broken edit keeps the running config.
+    /// Re-reads confd.toml, conf.d and templates. A broken edit of a running resource (or of
+    /// confd.toml) keeps the running configuration; a broken new resource is set apart.
     fn reconfigure(&mut self, why: &str, now: Instant) {
-        let loaded = config::load(&self.cli)
-            .map_err(Error::from)
-            .and_then(|cfg| Prepared::new(cfg).map_err(Error::from));
-        let p = match loaded {
-            Ok(p) => p,
+        let p = match config::load(&self.cli) {
+            Ok(cfg) => Prepared::new(cfg),
             Err(e) => {
                 tracing::error!("{why}: {e}; keeping the running configuration");
                 return;
             }
         };
+        let running = |name: &str| self.p.cfg.resources.iter().any(|r| r.name == name);
+        let broken_edits: Vec<_> = p.unusable.iter().filter(|u| running(&u.name)).collect();
+        if !broken_edits.is_empty() {
+            for u in broken_edits {
+                tracing::error!(resource = %u.name, "{why}: {}; keeping the running configuration", u.reason);
+            }
+            return;
+        }
         tracing::info!(
             resources = p.cfg.resources.len(),
             "{why}: configuration reloaded"
         );
+        p.log_unusable();
         let old = &self.p.cfg;
         let restart_store = p.cfg.backend != old.backend
             || p.cfg.prefixes() != old.prefixes()
@@ -241,8 +251,12 @@ impl Daemon {
                 .resources
                 .iter()
                 .map(|r| r.name.clone())
+                .chain(p.unusable.iter().map(|u| u.name.clone()))
                 .collect::<Vec<_>>(),
         );
+        for u in &p.unusable {
+            self.metrics.cannot_run(&u.name, &u.reason);
+        }
         self.retries.retain(|u| p.contains(u));
         self.batch.retain(|u| p.contains(u));
         self.p = Arc::new(p);
