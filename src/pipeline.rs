@@ -402,9 +402,10 @@ fn bisect(
 }
 
 fn swap_in(writes: Vec<(usize, Write)>, settled: &mut Settled) -> Vec<Trial> {
+    let swapped = apply::swap_all(writes.iter().map(|(_, w)| w.clone()).collect());
     let mut trials = Vec::new();
-    for (report, write) in writes {
-        match write.clone().stage().and_then(|s| s.swap()) {
+    for ((report, write), swapped) in writes.into_iter().zip(swapped) {
+        match swapped {
             Ok(swapped) => trials.push(Trial {
                 report,
                 write,
@@ -418,11 +419,15 @@ fn swap_in(writes: Vec<(usize, Write)>, settled: &mut Settled) -> Vec<Trial> {
 
 /// Puts trials back (their previous files, byte for byte), keeping their plans to try again.
 fn withdraw(trials: Vec<Trial>, settled: &mut Settled) -> Vec<(usize, Write)> {
+    let (plans, swapped): (Vec<_>, Vec<_>) = trials
+        .into_iter()
+        .map(|t| ((t.report, t.write), t.swapped))
+        .unzip();
     let mut back = Vec::new();
-    for t in trials {
-        match t.swapped.rollback() {
-            Ok(()) => back.push((t.report, t.write)),
-            Err(e) => settled.push((t.report, Err(e))),
+    for ((report, write), rolled) in plans.into_iter().zip(apply::rollback_all(swapped)) {
+        match rolled {
+            Ok(()) => back.push((report, write)),
+            Err(e) => settled.push((report, Err(e))),
         }
     }
     back
