@@ -34,11 +34,46 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// `--onetime`/`--noop`, or the daemon until SIGTERM/SIGINT.
 pub fn run(cli: cli::Cli, cfg: config::Config) -> Result<u8, Error> {
     let prepared = pipeline::Prepared::new(cfg);
+    let store = match &prepared.cfg.backend {
+        config::Backend::Etcd(e) => format!("etcd {}", e.nodes.join(",")),
+        config::Backend::File(f) => format!("files {}", f.len()),
+    };
+    let mode = match (prepared.cfg.onetime, prepared.cfg.noop, prepared.cfg.watch) {
+        (_, true, _) => "noop",
+        (true, _, _) => "onetime",
+        (_, _, true) => "watch",
+        _ => "poll",
+    };
+    // One line at info for the daemon (operators read it); --onetime stays quiet for CI.
+    let level_info = mode == "watch" || mode == "poll";
+    let starting = |level_info: bool| {
+        let (v, resources, unusable) = (
+            env!("CARGO_PKG_VERSION"),
+            prepared.cfg.resources.len(),
+            prepared.unusable.len(),
+        );
+        if level_info {
+            tracing::info!(
+                version = v,
+                mode,
+                store,
+                resources,
+                unusable,
+                "confd-rs starting"
+            );
+        } else {
+            tracing::debug!(
+                version = v,
+                mode,
+                store,
+                resources,
+                unusable,
+                "confd-rs starting"
+            );
+        }
+    };
+    starting(level_info);
     prepared.log_unusable();
-    tracing::debug!(
-        resources = prepared.cfg.resources.len(),
-        "configuration loaded, templates compiled"
-    );
     let rt = runtime().map_err(Error::host("starting the async runtime"))?;
     rt.block_on(async {
         if prepared.cfg.onetime || prepared.cfg.noop {
