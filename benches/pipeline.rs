@@ -22,7 +22,7 @@ fn main() {
         let kvs = Arc::new(instances(keys));
         let render = || {
             template
-                .render(KeySpace::all(kvs.clone()))
+                .render(KeySpace::all(kvs.clone()), &[])
                 .expect("renders")
                 .text
         };

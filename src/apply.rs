@@ -89,7 +89,8 @@ pub enum Plan {
 pub struct Write {
     target: Target,
     previous: Option<Current>,
-    text: String,
+    /// None: dest is to be removed.
+    text: Option<String>,
     meta: Meta,
 }
 
@@ -106,9 +107,23 @@ pub fn plan(target: &Target, text: String) -> Result<Plan, ApplyError> {
     Ok(Plan::Write(Write {
         target: target.clone(),
         previous,
-        text,
+        text: Some(text),
         meta,
     }))
+}
+
+/// Removing dest (its service is gone): a write of nothing, checked and rolled back like any
+/// other. Unchanged when there is no dest.
+pub fn plan_removal(target: &Target) -> Result<Plan, ApplyError> {
+    Ok(match read_current(&target.dest)? {
+        None => Plan::Unchanged,
+        Some(previous) => Plan::Write(Write {
+            target: target.clone(),
+            meta: previous.meta,
+            previous: Some(previous),
+            text: None,
+        }),
+    })
 }
 
 impl Write {
@@ -128,15 +143,23 @@ impl Write {
                 a.mode, b.mode, a.uid, a.gid, b.uid, b.gid
             ));
         }
-        if self.previous.is_none() || old != self.text {
+        let (new, label) = match &self.text {
+            Some(text) => (text.as_str(), format!("{dest} (rendered)")),
+            None => ("", format!("{dest} (removed)")),
+        };
+        if self.previous.is_none() || old != new || self.text.is_none() {
             out.push_str(
-                &similar::TextDiff::from_lines(old.as_str(), &self.text)
+                &similar::TextDiff::from_lines(old.as_str(), new)
                     .unified_diff()
-                    .header(&dest, &format!("{dest} (rendered)"))
+                    .header(&dest, &label)
                     .to_string(),
             );
         }
         out
+    }
+
+    pub fn is_removal(&self) -> bool {
+        self.text.is_none()
     }
 
     /// Writes a stage file beside dest (same filesystem, so the swap is a rename), with its
@@ -151,26 +174,30 @@ impl Write {
             dest: dest.clone(),
             error,
         };
-        let file = stage_file(dest, self.text.as_bytes(), self.meta, sync).map_err(err)?;
+        let file = match &self.text {
+            Some(text) => Some(stage_file(dest, text.as_bytes(), self.meta, sync).map_err(err)?),
+            None => None,
+        };
         Ok(Staged { write: self, file })
     }
 }
 
-/// A new file written beside dest, not yet in place.
+/// A new file written beside dest, not yet in place (none for a removal).
 pub struct Staged {
     write: Write,
-    file: NamedTempFile,
+    file: Option<NamedTempFile>,
 }
 
 impl Staged {
-    pub fn path(&self) -> &Path {
-        self.file.path()
+    pub fn path(&self) -> Option<&Path> {
+        self.file.as_ref().map(NamedTempFile::path)
     }
 
     /// Drops the stage file, or keeps it when the resource asks (`keep_stage_file`).
     pub fn discard(self) {
+        let Some(file) = self.file else { return };
         if self.write.target.keep_stage_file {
-            match self.file.keep() {
+            match file.keep() {
                 Ok((_, path)) => tracing::info!(stage = %path.display(), "keeping stage file"),
                 Err(e) => tracing::warn!("could not keep stage file: {e}"),
             }
@@ -196,7 +223,14 @@ impl Staged {
             Some(_) => keep.link_previous().map_err(err)?,
             None => keep.mark_new().map_err(err)?,
         };
-        install(self.file, &dest, sync).map_err(err)?;
+        match self.file {
+            Some(file) => install(file, &dest, sync),
+            None => fs::remove_file(&dest).and_then(|()| match sync {
+                Sync::Now => sync_dir(parent(&dest)),
+                Sync::Later => Ok(()),
+            }),
+        }
+        .map_err(err)?;
         Ok(Swapped {
             dest,
             previous: self.write.previous,

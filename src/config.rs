@@ -163,6 +163,9 @@ pub struct Resource {
     pub check_cmd: Option<String>,
     pub reload_cmd: Option<String>,
     pub keep_stage_file: bool,
+    /// Fan-out: one dest per directory (as the template sees keys) matching this Go
+    /// `path.Match` pattern; `dest` names the directory's base name as `{{ dir }}`.
+    pub each: Option<String>,
 }
 
 /// confd.toml. Every key confd knows is accepted; those for backends confd-rs does not have are
@@ -232,6 +235,8 @@ struct TemplateToml {
     check_cmd: Option<String>,
     reload_cmd: Option<String>,
     keep_stage_file: Option<bool>,
+    /// confd-rs: one dest per directory matching this pattern (dest names it `{{ dir }}`).
+    each: Option<String>,
 }
 
 /// Reads and validates everything the run needs; no store is contacted. Templates are read
@@ -674,6 +679,28 @@ fn load_resource(
         .map(parse_mode)
         .transpose()
         .map_err(invalid)?;
+    let names_dir = DIR_FORMS
+        .iter()
+        .any(|f| t.dest.to_string_lossy().contains(f));
+    match (&t.each, names_dir) {
+        (Some(each), _) if !each.starts_with('/') => {
+            return Err(invalid(format!(
+                "template.each {each:?}: expected a key pattern such as \"/*\""
+            )))
+        }
+        (Some(_), false) => {
+            return Err(invalid(
+                "template.dest must name the directory as {{ dir }} when template.each is set"
+                    .into(),
+            ))
+        }
+        (None, true) => {
+            return Err(invalid(
+                "template.dest names {{ dir }}: set template.each (for example \"/*\")".into(),
+            ))
+        }
+        _ => {}
+    }
     let prefix = keypath::join(prefix, &t.prefix);
     let keys = t.keys.iter().map(|k| keypath::join(&prefix, k)).collect();
     Ok(Resource {
@@ -689,7 +716,22 @@ fn load_resource(
         check_cmd: t.check_cmd.filter(|c| !c.trim().is_empty()),
         reload_cmd: t.reload_cmd.filter(|c| !c.trim().is_empty()),
         keep_stage_file: t.keep_stage_file.unwrap_or(keep_stage),
+        each: t.each,
     })
+}
+
+/// How a fan-out dest names its directory.
+pub const DIR_FORMS: [&str; 2] = ["{{ dir }}", "{{dir}}"];
+
+impl Resource {
+    /// The dest of one directory of a fan-out resource (its base name in place of `{{ dir }}`).
+    pub fn dest_of(&self, dir: &str) -> PathBuf {
+        let mut dest = self.dest.to_string_lossy().into_owned();
+        for f in DIR_FORMS {
+            dest = dest.replace(f, dir);
+        }
+        PathBuf::from(dest)
+    }
 }
 
 /// File modes are octal with or without a leading `0`/`0o` ("0644", "644", "0o644"). confd parses

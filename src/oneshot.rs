@@ -20,8 +20,8 @@ pub async fn run(p: Prepared) -> Result<u8, Error> {
         keep_first(&mut code, noop(&p, &snap));
         return Ok(code);
     }
-    pipeline::recover(&p);
-    let units = p.units();
+    pipeline::recover(&p, &snap);
+    let units = p.units(&snap);
     let reports = pipeline::run(Arc::new(p), units, Arc::new(snap), pipeline::never()).await;
     for report in &reports {
         if let Err(e) = &report.result {
@@ -35,7 +35,7 @@ pub async fn run(p: Prepared) -> Result<u8, Error> {
 fn noop(p: &Prepared, snap: &crate::store::Snapshot) -> u8 {
     let mut code = error::OK;
     let mut changed = false;
-    for u in p.units() {
+    for u in p.units(snap) {
         match pipeline::plan(p, &u, snap) {
             Ok((Plan::Write(w), _)) => {
                 changed = true;

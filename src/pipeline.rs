@@ -6,8 +6,9 @@
 //! immutable inputs (an `Arc<Prepared>` and an `Arc<Snapshot>`), so the event loop, signals and
 //! `/healthz` never wait for a render, a file write or a DNS lookup.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::runtime::Handle;
@@ -16,7 +17,8 @@ use tokio::sync::watch;
 use crate::apply::{self, ApplyError, Plan, Swapped, Target, Write};
 use crate::command::{self, CommandError};
 use crate::config::{Config, Resource};
-use crate::render::{KeySpace, RenderError, Template};
+use crate::keypath;
+use crate::render::{KeySpace, Pattern, RenderError, Template};
 use crate::store::Snapshot;
 
 /// What gets applied: a resource (its conf.d name), and within it one part when a resource
@@ -41,6 +43,8 @@ pub struct Prepared {
     /// Its `resources` are those that can run.
     pub cfg: Config,
     templates: Vec<Template>,
+    /// A fan-out resource's directory pattern, and how many path segments a directory has.
+    each: Vec<Option<(Pattern, usize)>>,
     by_name: BTreeMap<Arc<str>, usize>,
     /// Resources that cannot run (a bad conf.d file or template): the others run without them.
     pub unusable: Vec<Unusable>,
@@ -69,16 +73,26 @@ impl Prepared {
             })
             .collect();
         let mut templates = Vec::new();
+        let mut each = Vec::new();
         cfg.resources.retain(|r| {
-            match Template::compile(&r.src.display().to_string(), &r.template) {
-                Ok(t) => {
+            let pattern = r.each.as_deref().map(|e| {
+                Pattern::new(e)
+                    .map(|p| Some((p, e.matches('/').count())))
+                    .map_err(|bad| format!("{}: template.each: {bad}", r.name))
+            });
+            let compiled = Template::compile(&r.src.display().to_string(), &r.template)
+                .map_err(|e| e.to_string())
+                .and_then(|t| Ok((t, pattern.transpose()?.flatten())));
+            match compiled {
+                Ok((t, pattern)) => {
                     templates.push(t);
+                    each.push(pattern);
                     true
                 }
-                Err(e) => {
+                Err(reason) => {
                     unusable.push(Unusable {
                         name: r.name.clone(),
-                        reason: e.to_string(),
+                        reason,
                         template: true,
                     });
                     false
@@ -94,6 +108,7 @@ impl Prepared {
         Prepared {
             cfg,
             templates,
+            each,
             by_name,
             unusable,
         }
@@ -106,18 +121,42 @@ impl Prepared {
         }
     }
 
-    /// Every unit, in conf.d order.
-    pub fn units(&self) -> Vec<UnitId> {
-        self.cfg.resources.iter().map(unit).collect()
+    /// Every unit, in conf.d order: a resource, or each directory of a fan-out resource that
+    /// has keys in `snap`.
+    pub fn units(&self, snap: &Snapshot) -> Vec<UnitId> {
+        let mut units = Vec::new();
+        for (r, each) in self.cfg.resources.iter().zip(&self.each) {
+            match each {
+                None => units.push(unit(r, None)),
+                Some((pattern, segments)) => {
+                    let (kvs, within) = snap.keys_for(&r.prefix, &r.keys);
+                    let dirs: BTreeSet<String> = kvs
+                        .keys()
+                        .filter(|k| within.iter().any(|w| k.starts_with(w.as_str())))
+                        .filter_map(|k| dir_of(k, pattern, *segments))
+                        .collect();
+                    units.extend(dirs.into_iter().map(|d| unit(r, Some(d))));
+                }
+            }
+        }
+        units
     }
 
-    /// The units whose output may depend on `key`.
+    /// The units whose output may depend on `key` (for a fan-out resource, only the directory
+    /// the key is in).
     pub fn reading<'a>(&'a self, key: &'a str) -> impl Iterator<Item = UnitId> + 'a {
         self.cfg
             .resources
             .iter()
-            .filter(move |r| r.reads(key))
-            .map(unit)
+            .zip(&self.each)
+            .filter(move |(r, _)| r.reads(key))
+            .filter_map(move |(r, each)| match each {
+                None => Some(unit(r, None)),
+                Some((pattern, segments)) => {
+                    let rel = keypath::relative(key, &r.prefix);
+                    dir_of(&rel, pattern, *segments).map(|d| unit(r, Some(d)))
+                }
+            })
     }
 
     pub fn contains(&self, u: &UnitId) -> bool {
@@ -130,10 +169,29 @@ impl Prepared {
     }
 }
 
-/// Where and how a resource's render is installed.
-fn target(r: &Resource) -> Target {
+/// The directory of `key` that a fan-out pattern of `segments` path segments names, when the key
+/// lies below it, the directory matches, and its base name is a safe file name.
+fn dir_of(key: &str, pattern: &Pattern, segments: usize) -> Option<String> {
+    let rest = key.strip_prefix('/')?;
+    let mut parts = rest.splitn(segments + 1, '/');
+    let dir: Vec<&str> = parts.by_ref().take(segments).collect();
+    parts.next()?; // the key is below the directory, not the directory itself
+    let dir = format!("/{}", dir.join("/"));
+    let safe = |b: &str| {
+        !b.starts_with('.')
+            && b.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    };
+    (pattern.matches(&dir) && safe(&keypath::base(&dir))).then_some(dir)
+}
+
+/// Where and how a unit's render is installed.
+fn target(r: &Resource, dir: Option<&str>) -> Target {
     Target {
-        dest: r.dest.clone(),
+        dest: match dir {
+            Some(dir) => r.dest_of(&keypath::base(dir)),
+            None => r.dest.clone(),
+        },
         mode: r.mode,
         uid: r.uid,
         gid: r.gid,
@@ -141,10 +199,10 @@ fn target(r: &Resource) -> Target {
     }
 }
 
-fn unit(r: &Resource) -> UnitId {
+fn unit(r: &Resource, part: Option<String>) -> UnitId {
     UnitId {
         resource: Arc::from(r.name.as_str()),
-        part: None,
+        part,
     }
 }
 
@@ -187,17 +245,43 @@ pub fn plan(p: &Prepared, u: &UnitId, snap: &Snapshot) -> Result<(Plan, usize), 
         return Ok((Plan::Unchanged, 0));
     };
     let (kvs, within) = snap.keys_for(&res.prefix, &res.keys);
-    let rendered = template.render(KeySpace::within(kvs, within))?;
+    let rendered = match &u.part {
+        None => template.render(KeySpace::within(kvs, within), &[])?,
+        Some(dir) => {
+            let under = format!("{dir}/");
+            let visible = |k: &String| within.iter().any(|w| k.starts_with(w.as_str()));
+            let has_keys = kvs
+                .range::<str, _>((Bound::Included(under.as_str()), Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(under.as_str()))
+                .any(|(k, _)| visible(k));
+            if !has_keys {
+                // Its last key is gone: so is its file.
+                return Ok((apply::plan_removal(&target(res, Some(dir)))?, 0));
+            }
+            let base = keypath::base(dir);
+            let vars = [("dir", base.as_str()), ("path", dir.as_str())];
+            template.render(KeySpace::within(kvs, vec![under]), &vars)?
+        }
+    };
     for msg in &rendered.dropped {
-        tracing::error!(resource = %res.name, "{msg}");
+        tracing::error!(resource = %u, "{msg}");
     }
-    let plan = apply::plan(&target(res), rendered.text)?;
+    let plan = apply::plan(&target(res, u.part.as_deref()), rendered.text)?;
     Ok((plan, rendered.dropped.len()))
 }
 
-/// Undoes swaps an earlier run never committed and removes its stage files (see `apply`).
-pub fn recover(p: &Prepared) {
-    apply::recover(p.cfg.resources.iter().map(|r| r.dest.as_path()));
+/// Undoes swaps an earlier run never committed and removes its stage files (see `apply`), for
+/// every unit of `snap`.
+pub fn recover(p: &Prepared, snap: &Snapshot) {
+    let dests: Vec<PathBuf> = p
+        .units(snap)
+        .iter()
+        .filter_map(|u| {
+            let (res, _) = p.get(u)?;
+            Some(target(res, u.part.as_deref()).dest)
+        })
+        .collect();
+    apply::recover(dests.iter().map(PathBuf::as_path));
 }
 
 /// The pass, off the runtime thread.
@@ -463,7 +547,7 @@ fn install(
 ) -> Result<Outcome, ApplyError> {
     let staged = write.stage()?;
     let check = res.check_cmd.as_deref().filter(|_| !cfg.sync_only);
-    if let Some(cmd) = check.and_then(|cmd| with_src(cmd, staged.path())) {
+    if let Some(cmd) = check.and_then(|cmd| with_src(cmd, staged.path()?)) {
         if let Err(error) = run(&cmd) {
             staged.discard();
             return Err(ApplyError::Check {

@@ -41,7 +41,6 @@ pub async fn serve(
             .await
             .map_err(Error::host("binding --metrics-addr"))?;
     }
-    pipeline::recover(&p);
     for u in &p.unusable {
         metrics.cannot_run(&u.name, &u.reason);
     }
@@ -55,6 +54,7 @@ pub async fn serve(
         view: None,
         batch: Batch::default(),
         retries: Retries::default(),
+        recovered: false,
     };
     daemon.start_store();
     daemon.start_confdir();
@@ -76,6 +76,9 @@ struct Daemon {
     view: Option<Arc<Snapshot>>,
     batch: Batch,
     retries: Retries,
+    /// Whether leftovers of an earlier run were looked for (at the first snapshot, which says
+    /// which files fan-out resources own).
+    recovered: bool,
 }
 
 /// What woke the loop.
@@ -135,8 +138,13 @@ impl Daemon {
                 tracing::debug!(revision = snap.revision, keys = snap.len(), "snapshot");
                 self.metrics.revision(snap.revision);
                 self.metrics.store(Ok(()));
+                if !self.recovered {
+                    pipeline::recover(&self.p, &snap);
+                    self.recovered = true;
+                }
+                let units = self.p.units(&snap);
                 self.view = Some(Arc::new(snap));
-                self.mark(self.p.units(), now);
+                self.mark(units, now);
             }
             StoreEvent::Changes { revision, changes } => self.changes(revision, changes, now),
             StoreEvent::Down(reason) => self.metrics.store(Err(reason)),
@@ -263,8 +271,9 @@ impl Daemon {
         if restart_store {
             self.view = None;
             self.start_store();
-        } else {
-            self.mark(self.p.units(), now);
+        } else if let Some(view) = &self.view {
+            let units = self.p.units(view);
+            self.mark(units, now);
         }
         if restart_confdir {
             self.start_confdir();

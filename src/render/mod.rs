@@ -13,6 +13,7 @@ use minijinja::value::ValueKind;
 use minijinja::{escape_formatter, AutoEscape, Environment, Error, UndefinedBehavior, Value};
 
 pub use funcs::KeySpace;
+pub use glob::{BadPattern, Pattern};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -53,10 +54,13 @@ impl Template {
         })
     }
 
-    /// Renders over `keys`. Does no store IO and writes nothing.
-    pub fn render(&self, keys: KeySpace) -> Result<Rendered, RenderError> {
+    /// Renders over `keys`, with `vars` as template variables (a fan-out unit's `dir` and
+    /// `path`). Does no store IO and writes nothing.
+    pub fn render(&self, keys: KeySpace, vars: &[(&str, &str)]) -> Result<Rendered, RenderError> {
         let keys = Arc::new(keys);
-        let ctx = minijinja::context! { __confd_keys => Value::from_dyn_object(keys.clone()) };
+        let mut ctx: std::collections::BTreeMap<&str, Value> =
+            vars.iter().map(|(k, v)| (*k, Value::from(*v))).collect();
+        ctx.insert(KEYS, Value::from_dyn_object(keys.clone()));
         let text = self
             .env
             .get_template(&self.name)

@@ -10,7 +10,7 @@ fn render(
     source: &str,
     keys: BTreeMap<String, String>,
 ) -> Result<Rendered, RenderError> {
-    Template::compile(name, source)?.render(KeySpace::all(Arc::new(keys)))
+    Template::compile(name, source)?.render(KeySpace::all(Arc::new(keys)), &[])
 }
 
 fn keys(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -258,7 +258,7 @@ fn only_keys_within_the_given_prefixes_are_visible() {
     )
     .expect("compiles");
     assert_eq!(
-        t.render(ks).expect("renders").text,
+        t.render(ks, &[]).expect("renders").text,
         "['leaf', 'search_PRE'] false ['172.18.100.31:86', '172.18.100.32:86'] root leaf"
     );
 }
@@ -268,6 +268,12 @@ fn a_compiled_template_renders_many_times_with_its_own_keys_each_time() {
     let t = Template::compile("t", "{{ getvs('/*') | join(',') }}").expect("compiles");
     let a = keys(&[("/a", "1")]);
     let b = keys(&[("/b", "2"), ("/c", "3")]);
-    assert_eq!(t.render(KeySpace::all(Arc::new(a))).expect("a").text, "1");
-    assert_eq!(t.render(KeySpace::all(Arc::new(b))).expect("b").text, "2,3");
+    assert_eq!(
+        t.render(KeySpace::all(Arc::new(a)), &[]).expect("a").text,
+        "1"
+    );
+    assert_eq!(
+        t.render(KeySpace::all(Arc::new(b)), &[]).expect("b").text,
+        "2,3"
+    );
 }
