@@ -264,7 +264,10 @@ pub fn plan(p: &Prepared, u: &UnitId, snap: &Snapshot) -> Result<(Plan, usize), 
         }
     };
     for msg in &rendered.dropped {
-        tracing::error!(resource = %u, "{msg}");
+        match &u.part {
+            None => tracing::error!(resource = %res.name, "{msg}"),
+            Some(dir) => tracing::error!(resource = %res.name, dir = %dir, "{msg}"),
+        }
     }
     let plan = apply::plan(&target(res, u.part.as_deref()), rendered.text)?;
     Ok((plan, rendered.dropped.len()))
@@ -575,4 +578,31 @@ fn with_src(cmd: &str, stage: &Path) -> Option<String> {
             .iter()
             .fold(cmd.to_owned(), |out, form| out.replace(form, &path))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_belongs_to_the_directory_the_fan_out_pattern_names() {
+        let one = Pattern::new("/*").expect("pattern");
+        assert_eq!(
+            dir_of("/search_PRE/10.0.0.1-80", &one, 1).as_deref(),
+            Some("/search_PRE")
+        );
+        assert_eq!(
+            dir_of("/search_PRE", &one, 1),
+            None,
+            "a key is not a directory"
+        );
+        assert_eq!(dir_of("/bad name/x", &one, 1), None, "not a safe file name");
+        assert_eq!(dir_of("/.hidden/x", &one, 1), None);
+        let two = Pattern::new("/apps/*_PRE").expect("pattern");
+        assert_eq!(
+            dir_of("/apps/web_PRE/a/b", &two, 2).as_deref(),
+            Some("/apps/web_PRE")
+        );
+        assert_eq!(dir_of("/apps/web_PRO/a", &two, 2), None);
+    }
 }

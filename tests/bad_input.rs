@@ -185,6 +185,16 @@ fn resource_src_that_does_not_exist() {
 }
 
 #[test]
+fn fan_out_without_a_dir_in_dest() {
+    let case = Case::new("x\n");
+    case.resource("each = \"/*\"\n");
+    case.fails(
+        2,
+        &["conf.d/app.toml: template.dest must name the directory as {{ dir }} when template.each is set"],
+    );
+}
+
+#[test]
 fn resource_bad_mode() {
     let case = Case::new("x\n");
     case.resource("mode = \"rw-r--r--\"\n");

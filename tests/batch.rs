@@ -4,6 +4,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use support::*;
 
@@ -167,4 +168,108 @@ fn one_bad_service_is_found_by_bisection_and_never_blocks_the_others() {
         std::fs::read_to_string(l.apps_dir.join(format!("{}.conf", app(7)))).expect("app 7");
     assert!(seven.contains("server 127.0.0.1:9999;"), "{seven}");
     assert_eq!(Layout::count(&l.reloads), 2);
+}
+
+/// The shipped fan-out example (one file per service directory), under a daemon.
+#[test]
+fn fan_out_creates_updates_and_removes_one_file_per_service() {
+    let etcd = Etcd::start();
+    for svc in ["a_PRE", "b_PRE", "c_PRE"] {
+        etcd.put(&format!("/{svc}/127.0.0.1-9001"), "127.0.0.1:9001");
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (prefix, _) = Nginx::configure(tmp.path());
+    // Nginx::configure includes one upstreams file; this layout includes one per service.
+    let conf = prefix.join("conf/nginx.conf");
+    let text = std::fs::read_to_string(&conf).expect("nginx.conf").replace(
+        &format!("include {}/conf.d/upstreams.conf;", prefix.display()),
+        &format!("include {}/conf.d/upstream-*.conf;", prefix.display()),
+    );
+    std::fs::write(&conf, text).expect("nginx.conf");
+    let (check, _) = Nginx::commands(&prefix);
+    let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
+    let shipped = std::fs::read_to_string(
+        Path::new(REPO).join("etc-confd/templates/nginx-upstream.conf.tmpl"),
+    )
+    .expect("shipped template");
+    let dest = prefix.join("conf.d/upstream-{{ dir }}.conf");
+    confdir.template("nginx-upstream.conf.tmpl", &shipped).resource(
+        "nginx-upstreams.toml",
+        &format!(
+            "[template]\nsrc = \"nginx-upstream.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\neach = \"/*\"\n\
+             check_cmd = \"{check}\"\n",
+            dest.display()
+        ),
+    );
+    let file = |svc: &str| prefix.join(format!("conf.d/upstream-{svc}.conf"));
+    let read = |svc: &str| std::fs::read_to_string(file(svc)).unwrap_or_default();
+    let d = confdir.daemon(&[]);
+    wait_for_or(
+        "three files",
+        Duration::from_secs(10),
+        || d.log(),
+        || {
+            ["a_PRE", "b_PRE", "c_PRE"]
+                .iter()
+                .all(|s| read(s).contains("server 127.0.0.1:9001;"))
+                .then_some(())
+        },
+    );
+    assert!(
+        read("a_PRE").contains("upstream a_PRE {"),
+        "{}",
+        read("a_PRE")
+    );
+    let b_before = std::fs::metadata(file("b_PRE"))
+        .and_then(|m| m.modified())
+        .expect("b");
+
+    etcd.put("/a_PRE/127.0.0.1-9002", "127.0.0.1:9002");
+    wait_for_or(
+        "a's change",
+        Duration::from_secs(10),
+        || d.log(),
+        || {
+            read("a_PRE")
+                .contains("server 127.0.0.1:9002;")
+                .then_some(())
+        },
+    );
+    let b_after = std::fs::metadata(file("b_PRE"))
+        .and_then(|m| m.modified())
+        .expect("b");
+    assert_eq!(b_before, b_after, "a change to a re-renders only a's file");
+
+    etcd.ctl(&["del", "/c_PRE/127.0.0.1-9001"]);
+    wait_for_or(
+        "c's file to go",
+        Duration::from_secs(10),
+        || d.log(),
+        || (!file("c_PRE").exists()).then_some(()),
+    );
+    etcd.put("/d_PRE/127.0.0.1-9004", "127.0.0.1:9004");
+    wait_for_or(
+        "d's new file",
+        Duration::from_secs(10),
+        || d.log(),
+        || {
+            read("d_PRE")
+                .contains("server 127.0.0.1:9004;")
+                .then_some(())
+        },
+    );
+    // Once the check passed and the pass committed, nothing is left beside the files.
+    let hidden = || -> Vec<String> {
+        std::fs::read_dir(prefix.join("conf.d"))
+            .expect("ls")
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| n.starts_with('.'))
+            .collect()
+    };
+    wait_for_or(
+        "the pass to commit",
+        Duration::from_secs(10),
+        || format!("{:?}", hidden()),
+        || hidden().is_empty().then_some(()),
+    );
 }
