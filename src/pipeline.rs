@@ -345,12 +345,53 @@ pub fn apply_batch(
         });
     }
     for (cmd, writes) in together {
+        let removals: BTreeSet<usize> = writes
+            .iter()
+            .filter(|(_, w)| w.is_removal())
+            .map(|(i, _)| *i)
+            .collect();
+        let mut kept = Vec::new();
         for (i, result) in check_together(cmd, writes, &run) {
+            let refused = matches!(result, Err(ApplyError::Check { .. }));
+            if refused && removals.contains(&i) {
+                // The config still names this service: keep it, with no servers.
+                match placeholder(p, &reports[i].unit) {
+                    Ok(Some(w)) => {
+                        tracing::warn!(resource = %reports[i].unit, "the check refuses removing this file (the config still names it): keeping it with no servers");
+                        kept.push((i, w));
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        reports[i].result = Err(e);
+                        continue;
+                    }
+                }
+            }
+            reports[i].result = result.map_err(Into::into);
+        }
+        for (i, result) in check_together(cmd, kept, &run) {
             reports[i].result = result.map_err(Into::into);
         }
     }
     reload(p, snap, &mut reports, &run);
     reports
+}
+
+/// A fan-out unit's file rendered from no keys at all (the template's placeholder), for a
+/// directory whose file the check will not let go.
+fn placeholder(p: &Prepared, u: &UnitId) -> Result<Option<Write>, ResourceError> {
+    let (Some((res, template)), Some(dir)) = (p.get(u), u.part.as_deref()) else {
+        return Ok(None);
+    };
+    let base = keypath::base(dir);
+    let vars = [("dir", base.as_str()), ("path", dir)];
+    let nothing = KeySpace::within(Arc::new(BTreeMap::new()), Vec::new());
+    let rendered = template.render(nothing, &vars)?;
+    Ok(match apply::plan(&target(res, Some(dir)), rendered.text)? {
+        Plan::Write(w) => Some(w),
+        Plan::Unchanged => None,
+    })
 }
 
 /// Logs every outcome and runs each distinct reload_cmd once for the files now in place.
@@ -365,13 +406,14 @@ fn reload(
         let Some((res, _)) = p.get(&report.unit) else {
             continue;
         };
+        let dest = target(res, report.unit.part.as_deref()).dest;
         let reload = match &report.result {
             Ok(Outcome::Unchanged) => {
-                tracing::debug!(dest = %res.dest.display(), "in sync");
-                apply::reload_owed(&res.dest)
+                tracing::debug!(dest = %dest.display(), "in sync");
+                apply::reload_owed(&dest)
             }
             Ok(Outcome::Installed) => {
-                tracing::info!(dest = %res.dest.display(), revision = snap.revision, "updated");
+                tracing::info!(dest = %dest.display(), revision = snap.revision, "updated");
                 true
             }
             Err(e) => {
@@ -397,10 +439,11 @@ fn reload(
             Err(e) => tracing::error!("reload_cmd failed: {e}"),
         }
         for i in group {
-            let Some((res, _)) = p.get(&reports[i].unit) else {
+            let unit = &reports[i].unit;
+            let Some((res, _)) = p.get(unit) else {
                 continue;
             };
-            owe(&res.dest, result.is_err());
+            owe(&target(res, unit.part.as_deref()).dest, result.is_err());
             if let Err(e) = &result {
                 reports[i].result = Err(ApplyError::Reload(e.clone()).into());
             }

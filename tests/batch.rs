@@ -273,3 +273,76 @@ fn fan_out_creates_updates_and_removes_one_file_per_service() {
         || hidden().is_empty().then_some(()),
     );
 }
+
+/// A service the site config names keeps its file, with the template's placeholder, when its
+/// last instance leaves; one nobody names loses its file. nginx -t resolves a missing upstream
+/// name as a host name, so the check runs in a private mount namespace whose resolv.conf points
+/// at 127.0.0.1: no query leaves the host.
+#[test]
+fn a_named_service_keeps_its_file_with_a_placeholder_and_an_unnamed_one_goes() {
+    let etcd = Etcd::start();
+    etcd.put("/a_PRE/127.0.0.1-9001", "127.0.0.1:9001");
+    etcd.put("/c_PRE/127.0.0.1-9003", "127.0.0.1:9003");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (prefix, _) = Nginx::configure(tmp.path());
+    let conf = prefix.join("conf/nginx.conf");
+    let text = std::fs::read_to_string(&conf).expect("nginx.conf").replace(
+        &format!("include {}/conf.d/upstreams.conf;", prefix.display()),
+        &format!(
+            "include {}/conf.d/upstream-*.conf;\n  server {{ listen 127.0.0.1:1; location / {{ proxy_pass http://c_PRE; }} }}",
+            prefix.display()
+        ),
+    );
+    std::fs::write(&conf, text).expect("nginx.conf");
+    let resolv = tmp.path().join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.1\n").expect("resolv.conf");
+    let (check, _) = Nginx::commands(&prefix);
+    let isolated = format!(
+        "unshare -m sh -c 'mount --bind {} /etc/resolv.conf && {check}'",
+        resolv.display()
+    );
+    let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
+    let shipped = std::fs::read_to_string(
+        Path::new(REPO).join("etc-confd/templates/nginx-upstream.conf.tmpl"),
+    )
+    .expect("shipped template");
+    confdir.template("nginx-upstream.conf.tmpl", &shipped).resource(
+        "nginx-upstreams.toml",
+        &format!(
+            "[template]\nsrc = \"nginx-upstream.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\neach = \"/*\"\n\
+             check_cmd = \"{}\"\n",
+            prefix.join("conf.d/upstream-{{ dir }}.conf").display(),
+            isolated.replace('"', "\\\"")
+        ),
+    );
+    let file = |svc: &str| prefix.join(format!("conf.d/upstream-{svc}.conf"));
+    let read = |svc: &str| std::fs::read_to_string(file(svc)).unwrap_or_default();
+    let d = confdir.daemon(&[]);
+    wait_for_or(
+        "both files",
+        Duration::from_secs(10),
+        || d.log(),
+        || (read("a_PRE").contains("9001") && read("c_PRE").contains("9003")).then_some(()),
+    );
+
+    etcd.ctl(&["del", "/c_PRE/127.0.0.1-9003"]);
+    etcd.ctl(&["del", "/a_PRE/127.0.0.1-9001"]);
+    wait_for_or(
+        "a's file to go",
+        Duration::from_secs(10),
+        || d.log(),
+        || (!file("a_PRE").exists()).then_some(()),
+    );
+    let c = wait_for_or(
+        "c's placeholder",
+        Duration::from_secs(10),
+        || d.log(),
+        || Some(read("c_PRE")).filter(|c| c.contains("server 127.0.0.1:1;")),
+    );
+    assert!(
+        c.contains("upstream c_PRE {") && !c.contains("9003"),
+        "{c}\n{}",
+        d.log()
+    );
+    assert!(d.log().contains("the config still names it"), "{}", d.log());
+}
