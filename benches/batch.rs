@@ -9,7 +9,7 @@ mod support;
 use std::path::Path;
 use std::time::Instant;
 
-use support::{Confdir, Etcd, Nginx, BIN};
+use support::{per_app_resource, Confdir, Etcd, Nginx, BIN, SERVERS};
 
 const APPS: usize = 1_000;
 
@@ -51,48 +51,34 @@ fn main() {
 /// by name (so nginx -t passes only once all exist), except with a bad service, where it
 /// includes them by glob.
 fn layout(etcd: &Etcd, dir: &Path, bad: Option<usize>) -> Confdir {
-    let prefix = dir.join("nginx");
-    let apps = prefix.join("conf.d/apps");
-    for d in ["conf", "logs", "tmp", "conf.d/apps"] {
-        std::fs::create_dir_all(prefix.join(d)).expect("dirs");
-    }
+    let apps = dir.join("nginx/conf.d/apps");
     let includes: String = match bad {
         None => (0..APPS)
             .map(|s| format!("  include {}/svc{s:04}_PRE.conf;\n", apps.display()))
             .collect(),
         Some(_) => format!("  include {}/*.conf;\n", apps.display()),
     };
-    let p = prefix.display();
-    std::fs::write(
-        prefix.join("conf/nginx.conf"),
-        format!(
-            "worker_processes 1;\npid {p}/logs/nginx.pid;\nerror_log {p}/logs/error.log warn;\n\
-             events {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n\
-             client_body_temp_path {p}/tmp/b; proxy_temp_path {p}/tmp/p; fastcgi_temp_path {p}/tmp/f;\n\
-             uwsgi_temp_path {p}/tmp/u; scgi_temp_path {p}/tmp/s;\n{includes}}}\n"
-        ),
-    )
-    .expect("nginx.conf");
+    let prefix = Nginx::minimal(dir, &includes);
     let (check, _) = Nginx::commands(&prefix);
     let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
     for s in 0..APPS {
         let name = format!("svc{s:04}_PRE");
         let body = if Some(s) == bad {
-            "    bogus_directive on;\n".to_owned()
+            "    bogus_directive on;\n"
         } else {
-            "{% for s in hostports('/*') %}    server {{ s }};\n{% endfor %}".to_owned()
+            SERVERS
         };
-        confdir
-            .template(&format!("{name}.tmpl"), &format!("upstream {name} {{\n{body}}}\n"))
-            .resource(
-                &format!("{name}.toml"),
-                &format!(
-                    "[template]\nsrc = \"{name}.tmpl\"\ndest = \"{}\"\nprefix = \"/{name}\"\nkeys = [\"/\"]\n\
-                     check_cmd = \"echo x >> {d}/checks && {check}\"\nreload_cmd = \"echo x >> {d}/reloads\"\n",
-                    apps.join(format!("{name}.conf")).display(),
-                    d = dir.display()
-                ),
-            );
+        let extra = format!(
+            "check_cmd = \"echo x >> {d}/checks && {check}\"\nreload_cmd = \"echo x >> {d}/reloads\"\n",
+            d = dir.display()
+        );
+        per_app_resource(
+            &confdir,
+            &name,
+            body,
+            &apps.join(format!("{name}.conf")),
+            &extra,
+        );
     }
     confdir
 }

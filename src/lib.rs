@@ -44,35 +44,18 @@ pub fn run(cli: cli::Cli, cfg: config::Config) -> Result<u8, Error> {
         (_, _, true) => "watch",
         _ => "poll",
     };
-    // One line at info for the daemon (operators read it); --onetime stays quiet for CI.
-    let level_info = mode == "watch" || mode == "poll";
-    let starting = |level_info: bool| {
-        let (v, resources, unusable) = (
-            env!("CARGO_PKG_VERSION"),
-            prepared.cfg.resources.len(),
-            prepared.unusable.len(),
-        );
-        if level_info {
-            tracing::info!(
-                version = v,
-                mode,
-                store,
-                resources,
-                unusable,
-                "confd-rs starting"
-            );
-        } else {
-            tracing::debug!(
-                version = v,
-                mode,
-                store,
-                resources,
-                unusable,
-                "confd-rs starting"
-            );
-        }
-    };
-    starting(level_info);
+    let starting = format!(
+        "confd-rs {} starting: {mode}, {store}, {} resources ({} unusable)",
+        env!("CARGO_PKG_VERSION"),
+        prepared.cfg.resources.len(),
+        prepared.unusable.len()
+    );
+    // At info for the daemon (operators read it); --onetime stays quiet for CI.
+    if matches!(mode, "watch" | "poll") {
+        tracing::info!("{starting}");
+    } else {
+        tracing::debug!("{starting}");
+    }
     prepared.log_unusable();
     let rt = runtime().map_err(Error::host("starting the async runtime"))?;
     rt.block_on(async {

@@ -37,24 +37,12 @@ impl Layout {
             );
         }
         let tmp = tempfile::tempdir().expect("tempdir");
-        let prefix = tmp.path().join("nginx");
+        let apps = tmp.path().join("nginx/conf.d/apps");
+        let prefix = Nginx::minimal(
+            tmp.path(),
+            &includes.replace("{apps}", &apps.display().to_string()),
+        );
         let apps_dir = prefix.join("conf.d/apps");
-        std::fs::create_dir_all(&apps_dir).expect("apps dir");
-        for d in ["conf", "logs", "tmp"] {
-            std::fs::create_dir_all(prefix.join(d)).expect("nginx dirs");
-        }
-        let p = prefix.display();
-        let includes = includes.replace("{apps}", &apps_dir.display().to_string());
-        std::fs::write(
-            prefix.join("conf/nginx.conf"),
-            format!(
-                "worker_processes 1;\npid {p}/logs/nginx.pid;\nerror_log {p}/logs/error.log warn;\n\
-                 events {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n\
-                 client_body_temp_path {p}/tmp/b; proxy_temp_path {p}/tmp/p; fastcgi_temp_path {p}/tmp/f;\n\
-                 uwsgi_temp_path {p}/tmp/u; scgi_temp_path {p}/tmp/s;\n{includes}\n}}\n"
-            ),
-        )
-        .expect("nginx.conf");
         let (check, _) = Nginx::commands(&prefix);
         let checks = tmp.path().join("checks");
         let reloads = tmp.path().join("reloads");
@@ -62,22 +50,22 @@ impl Layout {
         for i in 0..APPS {
             let name = app(i);
             let body = if Some(i) == bad {
-                "    bogus_directive on;\n".to_owned()
+                "    bogus_directive on;\n"
             } else {
-                "{% for s in hostports('/*') %}    server {{ s }};\n{% endfor %}".to_owned()
+                SERVERS
             };
-            confdir
-                .template(&format!("{name}.tmpl"), &format!("upstream {name} {{\n{body}}}\n"))
-                .resource(
-                    &format!("{name}.toml"),
-                    &format!(
-                        "[template]\nsrc = \"{name}.tmpl\"\ndest = \"{}\"\nprefix = \"/{name}\"\nkeys = [\"/\"]\n\
-                         check_cmd = \"echo check >> {} && {check}\"\nreload_cmd = \"echo reload >> {}\"\n",
-                        apps_dir.join(format!("{name}.conf")).display(),
-                        checks.display(),
-                        reloads.display()
-                    ),
-                );
+            let extra = format!(
+                "check_cmd = \"echo check >> {} && {check}\"\nreload_cmd = \"echo reload >> {}\"\n",
+                checks.display(),
+                reloads.display()
+            );
+            per_app_resource(
+                &confdir,
+                &name,
+                body,
+                &apps_dir.join(format!("{name}.conf")),
+                &extra,
+            );
         }
         Layout {
             etcd,
@@ -170,6 +158,43 @@ fn one_bad_service_is_found_by_bisection_and_never_blocks_the_others() {
     assert_eq!(Layout::count(&l.reloads), 2);
 }
 
+/// nginx including one upstream file per service (plus `site`), and a confdir with the shipped
+/// fan-out example rendering into it, checked by `check(nginx -t …)`.
+fn fan_out(
+    etcd: &Etcd,
+    dir: &Path,
+    site: &str,
+    check: impl Fn(&str) -> String,
+) -> (Confdir, PathBuf) {
+    let (prefix, _) = Nginx::configure(dir);
+    // Nginx::configure includes one upstreams file; this layout includes one per service.
+    let conf = prefix.join("conf/nginx.conf");
+    let text = std::fs::read_to_string(&conf).expect("nginx.conf").replace(
+        &format!("include {}/conf.d/upstreams.conf;", prefix.display()),
+        &format!(
+            "include {}/conf.d/upstream-*.conf;\n  {site}",
+            prefix.display()
+        ),
+    );
+    std::fs::write(&conf, text).expect("nginx.conf");
+    let (nginx_t, _) = Nginx::commands(&prefix);
+    let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
+    let shipped = std::fs::read_to_string(
+        Path::new(REPO).join("etc-confd/templates/nginx-upstream.conf.tmpl"),
+    )
+    .expect("shipped template");
+    confdir.template("nginx-upstream.conf.tmpl", &shipped).resource(
+        "nginx-upstreams.toml",
+        &format!(
+            "[template]\nsrc = \"nginx-upstream.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\neach = \"/*\"\n\
+             check_cmd = \"{}\"\n",
+            prefix.join("conf.d/upstream-{{ dir }}.conf").display(),
+            check(&nginx_t).replace('"', "\\\"")
+        ),
+    );
+    (confdir, prefix)
+}
+
 /// The shipped fan-out example (one file per service directory), under a daemon.
 #[test]
 fn fan_out_creates_updates_and_removes_one_file_per_service() {
@@ -178,29 +203,7 @@ fn fan_out_creates_updates_and_removes_one_file_per_service() {
         etcd.put(&format!("/{svc}/127.0.0.1-9001"), "127.0.0.1:9001");
     }
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (prefix, _) = Nginx::configure(tmp.path());
-    // Nginx::configure includes one upstreams file; this layout includes one per service.
-    let conf = prefix.join("conf/nginx.conf");
-    let text = std::fs::read_to_string(&conf).expect("nginx.conf").replace(
-        &format!("include {}/conf.d/upstreams.conf;", prefix.display()),
-        &format!("include {}/conf.d/upstream-*.conf;", prefix.display()),
-    );
-    std::fs::write(&conf, text).expect("nginx.conf");
-    let (check, _) = Nginx::commands(&prefix);
-    let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
-    let shipped = std::fs::read_to_string(
-        Path::new(REPO).join("etc-confd/templates/nginx-upstream.conf.tmpl"),
-    )
-    .expect("shipped template");
-    let dest = prefix.join("conf.d/upstream-{{ dir }}.conf");
-    confdir.template("nginx-upstream.conf.tmpl", &shipped).resource(
-        "nginx-upstreams.toml",
-        &format!(
-            "[template]\nsrc = \"nginx-upstream.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\neach = \"/*\"\n\
-             check_cmd = \"{check}\"\n",
-            dest.display()
-        ),
-    );
+    let (confdir, prefix) = fan_out(&etcd, tmp.path(), "", |check| check.to_owned());
     let file = |svc: &str| prefix.join(format!("conf.d/upstream-{svc}.conf"));
     let read = |svc: &str| std::fs::read_to_string(file(svc)).unwrap_or_default();
     let d = confdir.daemon(&[]);
@@ -284,37 +287,15 @@ fn a_named_service_keeps_its_file_with_a_placeholder_and_an_unnamed_one_goes() {
     etcd.put("/a_PRE/127.0.0.1-9001", "127.0.0.1:9001");
     etcd.put("/c_PRE/127.0.0.1-9003", "127.0.0.1:9003");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (prefix, _) = Nginx::configure(tmp.path());
-    let conf = prefix.join("conf/nginx.conf");
-    let text = std::fs::read_to_string(&conf).expect("nginx.conf").replace(
-        &format!("include {}/conf.d/upstreams.conf;", prefix.display()),
-        &format!(
-            "include {}/conf.d/upstream-*.conf;\n  server {{ listen 127.0.0.1:1; location / {{ proxy_pass http://c_PRE; }} }}",
-            prefix.display()
-        ),
-    );
-    std::fs::write(&conf, text).expect("nginx.conf");
     let resolv = tmp.path().join("resolv.conf");
     std::fs::write(&resolv, "nameserver 127.0.0.1\n").expect("resolv.conf");
-    let (check, _) = Nginx::commands(&prefix);
-    let isolated = format!(
-        "unshare -m sh -c 'mount --bind {} /etc/resolv.conf && {check}'",
-        resolv.display()
-    );
-    let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
-    let shipped = std::fs::read_to_string(
-        Path::new(REPO).join("etc-confd/templates/nginx-upstream.conf.tmpl"),
-    )
-    .expect("shipped template");
-    confdir.template("nginx-upstream.conf.tmpl", &shipped).resource(
-        "nginx-upstreams.toml",
-        &format!(
-            "[template]\nsrc = \"nginx-upstream.conf.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\neach = \"/*\"\n\
-             check_cmd = \"{}\"\n",
-            prefix.join("conf.d/upstream-{{ dir }}.conf").display(),
-            isolated.replace('"', "\\\"")
-        ),
-    );
+    let site = "server { listen 127.0.0.1:1; location / { proxy_pass http://c_PRE; } }";
+    let (confdir, prefix) = fan_out(&etcd, tmp.path(), site, |check| {
+        format!(
+            "unshare -m sh -c 'mount --bind {} /etc/resolv.conf && {check}'",
+            resolv.display()
+        )
+    });
     let file = |svc: &str| prefix.join(format!("conf.d/upstream-{svc}.conf"));
     let read = |svc: &str| std::fs::read_to_string(file(svc)).unwrap_or_default();
     let d = confdir.daemon(&[]);

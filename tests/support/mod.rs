@@ -541,6 +541,27 @@ impl Nginx {
         (prefix, port)
     }
 
+    /// A prefix under `dir` with a minimal nginx.conf whose http block holds `http` (includes of
+    /// upstream files, say); for `nginx -t` only (it listens nowhere unless `http` says so).
+    pub fn minimal(dir: &Path, http: &str) -> PathBuf {
+        let prefix = dir.join("nginx");
+        for d in ["conf", "logs", "tmp", "conf.d/apps"] {
+            std::fs::create_dir_all(prefix.join(d)).expect("nginx dirs");
+        }
+        let p = prefix.display();
+        std::fs::write(
+            prefix.join("conf/nginx.conf"),
+            format!(
+                "worker_processes 1;\npid {p}/logs/nginx.pid;\nerror_log {p}/logs/error.log warn;\n\
+                 events {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n\
+                 client_body_temp_path {p}/tmp/b; proxy_temp_path {p}/tmp/p; fastcgi_temp_path {p}/tmp/f;\n\
+                 uwsgi_temp_path {p}/tmp/u; scgi_temp_path {p}/tmp/s;\n{http}\n}}\n"
+            ),
+        )
+        .expect("nginx.conf");
+        prefix
+    }
+
     /// `nginx -t` and `nginx -s reload` for this prefix, as check_cmd and reload_cmd.
     pub fn commands(prefix: &Path) -> (String, String) {
         let args = format!("-p {p} -c {p}/conf/nginx.conf", p = prefix.display());
@@ -650,6 +671,23 @@ impl Confdir {
             .expect("run confd-rs")
     }
 }
+
+/// The origin team's layout: app `name` gets its own template (an upstream block around `body`)
+/// and conf.d resource reading `/<name>` into `dest`, with `extra` resource lines.
+pub fn per_app_resource(confdir: &Confdir, name: &str, body: &str, dest: &Path, extra: &str) {
+    confdir
+        .template(&format!("{name}.tmpl"), &format!("upstream {name} {{\n{body}}}\n"))
+        .resource(
+            &format!("{name}.toml"),
+            &format!(
+                "[template]\nsrc = \"{name}.tmpl\"\ndest = \"{}\"\nprefix = \"/{name}\"\nkeys = [\"/\"]\n{extra}",
+                dest.display()
+            ),
+        );
+}
+
+/// An upstream body listing the app's valid `host:port` values.
+pub const SERVERS: &str = "{% for s in hostports('/*') %}    server {{ s }};\n{% endfor %}";
 
 /// A conf.d resource rendering the shipped nginx template over every key into `dest`, plus
 /// `extra` TOML lines (check_cmd, reload_cmd, …).
