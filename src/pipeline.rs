@@ -316,24 +316,24 @@ pub fn apply_batch(
 ) -> Vec<Report> {
     let run = |cmd: &str| rt.block_on(command::run(cmd, p.cfg.command_timeout));
     let mut reports = Vec::new();
-    let mut together: Vec<(&str, Vec<(usize, Write)>)> = Vec::new();
+    let mut together: Vec<(Option<&str>, Planned)> = Vec::new();
     for u in units {
         if *stop.borrow() {
             break;
         }
         let Some((res, _)) = p.get(u) else { continue };
         let (result, dropped) = match plan(p, u, snap) {
-            Ok((Plan::Write(w), dropped)) => match whole_config_check(&p.cfg, res) {
-                Some(cmd) => {
+            Ok((Plan::Write(w), dropped)) => match check_of(&p.cfg, res) {
+                Check::OfStage => (install(&p.cfg, res, w, &run).map_err(Into::into), dropped),
+                Check::Together(cmd) => {
                     let trial = (reports.len(), w);
                     match together.iter_mut().find(|(c, _)| *c == cmd) {
                         Some((_, group)) => group.push(trial),
                         None => together.push((cmd, vec![trial])),
                     }
-                    // Settled below, with the others this check covers.
+                    // Settled below, with the others this check (or none) covers.
                     (Ok(Outcome::Installed), dropped)
                 }
-                None => (install(&p.cfg, res, w, &run).map_err(Into::into), dropped),
             },
             Ok((Plan::Unchanged, dropped)) => (Ok(Outcome::Unchanged), dropped),
             Err(e) => (Err(e), 0),
@@ -451,13 +451,24 @@ fn reload(
     }
 }
 
-/// The resource's check_cmd when it checks the whole configuration (it does not name the
-/// staged file), so that files it covers can be checked together.
-fn whole_config_check<'a>(cfg: &Config, res: &'a Resource) -> Option<&'a str> {
-    res.check_cmd
-        .as_deref()
-        .filter(|cmd| !cfg.sync_only && !names_stage(cmd))
+/// How a resource's writes are checked.
+enum Check<'a> {
+    /// Each staged file on its own, before its swap (the command names `{{src}}`).
+    OfStage,
+    /// With the others under the same command (`nginx -t` checks the whole configuration), or
+    /// not at all (None): either way they are written, and synced, together.
+    Together(Option<&'a str>),
 }
+
+fn check_of<'a>(cfg: &Config, res: &'a Resource) -> Check<'a> {
+    match res.check_cmd.as_deref().filter(|_| !cfg.sync_only) {
+        Some(cmd) if names_stage(cmd) => Check::OfStage,
+        cmd => Check::Together(cmd),
+    }
+}
+
+/// Writes waiting to be applied together, each with the index of its report.
+type Planned = Vec<(usize, Write)>;
 
 /// A file in place on trial: its report, its plan (to stage it again) and the swap.
 struct Trial {
@@ -468,9 +479,10 @@ struct Trial {
 
 type Settled = Vec<(usize, Result<Outcome, ApplyError>)>;
 
-/// Swaps `writes` in together and runs `cmd` once; if it fails, bisects (see [`bisect`]).
+/// Swaps `writes` in together and runs `cmd` once (if any); if it fails, bisects (see
+/// [`bisect`]).
 fn check_together(
-    cmd: &str,
+    cmd: Option<&str>,
     writes: Vec<(usize, Write)>,
     run: &impl Fn(&str) -> Result<(), CommandError>,
 ) -> Settled {
@@ -479,6 +491,10 @@ fn check_together(
     if trials.is_empty() {
         return settled;
     }
+    let Some(cmd) = cmd else {
+        accept(trials, &mut settled);
+        return settled;
+    };
     match run(cmd) {
         Ok(()) => accept(trials, &mut settled),
         Err(failure) => {
