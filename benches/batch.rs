@@ -117,8 +117,10 @@ fn fan_out_at_scale() {
     let hidden = || {
         std::fs::read_dir(tmp.path())
             .map(|d| {
-                d.filter_map(Result::ok)
-                    .any(|e| e.file_name().to_string_lossy().starts_with('.'))
+                d.filter_map(Result::ok).any(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.starts_with('.') && !n.ends_with(".confd-owned")
+                })
             })
             .unwrap_or(false)
     };

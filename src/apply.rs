@@ -438,6 +438,54 @@ fn leftover<'a>(file: &'a str, names: &BTreeSet<String>) -> Option<(&'a str, Lef
     names.contains(name).then_some((name, what))
 }
 
+/// What a fan-out resource wrote into one directory of dests: a list beside them
+/// (`.<dest pattern>.confd-owned`), so a file whose directory vanished while confd-rs was not
+/// running is still known, and nothing it did not write is ever removed.
+pub struct Owned {
+    path: PathBuf,
+}
+
+impl Owned {
+    /// The list for dests named by `pattern` (a dest path holding a placeholder, which the
+    /// list's own name spells with `_`).
+    pub fn of(pattern: &Path) -> Owned {
+        let name: String = file_name(pattern)
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Owned {
+            path: parent(pattern).join(format!(".{name}.confd-owned")),
+        }
+    }
+
+    pub fn read(&self) -> BTreeSet<String> {
+        fs::read_to_string(&self.path)
+            .map(|t| t.lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    /// Replaces the list (stage + rename, like a dest).
+    pub fn write(&self, names: &BTreeSet<String>) -> std::io::Result<()> {
+        let text: String = names.iter().map(|n| format!("{n}\n")).collect();
+        let meta = Meta {
+            mode: 0o644,
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+        };
+        install(
+            stage_file(&self.path, text.as_bytes(), meta, Sync::Now)?,
+            &self.path,
+            Sync::Now,
+        )
+    }
+}
+
 /// Marks dest's reload as owed: its file is in place but nginx may still run the old one.
 /// Kept on disk, so a restarted daemon still owes it.
 pub fn owe_reload(dest: &Path) -> std::io::Result<()> {

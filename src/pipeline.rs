@@ -130,11 +130,13 @@ impl Prepared {
                 None => units.push(unit(r, None)),
                 Some((pattern, segments)) => {
                     let (kvs, within) = snap.keys_for(&r.prefix, &r.keys);
-                    let dirs: BTreeSet<String> = kvs
+                    let mut dirs: BTreeSet<String> = kvs
                         .keys()
                         .filter(|k| within.iter().any(|w| k.starts_with(w.as_str())))
                         .filter_map(|k| dir_of(k, pattern, *segments))
                         .collect();
+                    // Directories it wrote before and that are gone now: their files go.
+                    dirs.extend(apply::Owned::of(&r.dest).read());
                     units.extend(dirs.into_iter().map(|d| unit(r, Some(d))));
                 }
             }
@@ -374,8 +376,42 @@ pub fn apply_batch(
             reports[i].result = result.map_err(Into::into);
         }
     }
+    record_owned(p, &reports);
     reload(p, snap, &mut reports, &run);
     reports
+}
+
+/// Updates each fan-out resource's list of the files it owns after a pass: a directory whose
+/// file is in place is owned, one whose file is gone is not.
+fn record_owned(p: &Prepared, reports: &[Report]) {
+    let mut touched: BTreeMap<&str, Vec<(&str, bool)>> = BTreeMap::new();
+    for report in reports {
+        let (Some((res, _)), Some(dir)) = (p.get(&report.unit), report.unit.part.as_deref()) else {
+            continue;
+        };
+        let present = target(res, Some(dir)).dest.exists();
+        touched.entry(&res.name).or_default().push((dir, present));
+    }
+    for (name, dirs) in touched {
+        let Some(res) = p.cfg.resources.iter().find(|r| r.name == name) else {
+            continue;
+        };
+        let owned = apply::Owned::of(&res.dest);
+        let before = owned.read();
+        let mut after = before.clone();
+        for (dir, present) in dirs {
+            if present {
+                after.insert(dir.to_owned());
+            } else {
+                after.remove(dir);
+            }
+        }
+        if after != before {
+            if let Err(e) = owned.write(&after) {
+                tracing::warn!(resource = %name, "cannot record which files it owns: {e}");
+            }
+        }
+    }
 }
 
 /// A fan-out unit's file rendered from no keys at all (the template's placeholder), for a

@@ -143,7 +143,7 @@ fn one_bad_service_is_found_by_bisection_and_never_blocks_the_others() {
     let leftovers: Vec<String> = std::fs::read_dir(&l.apps_dir)
         .expect("ls")
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .filter(|n| n.starts_with('.'))
+        .filter(|n| n.starts_with('.') && !n.ends_with(".confd-owned"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
@@ -266,7 +266,7 @@ fn fan_out_creates_updates_and_removes_one_file_per_service() {
         std::fs::read_dir(prefix.join("conf.d"))
             .expect("ls")
             .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-            .filter(|n| n.starts_with('.'))
+            .filter(|n| n.starts_with('.') && !n.ends_with(".confd-owned"))
             .collect()
     };
     wait_for_or(
@@ -326,4 +326,50 @@ fn a_named_service_keeps_its_file_with_a_placeholder_and_an_unnamed_one_goes() {
         d.log()
     );
     assert!(d.log().contains("the config still names it"), "{}", d.log());
+}
+
+/// A service that vanished while confd-rs was not running loses its file at the next run: the
+/// fan-out resource keeps a list of the files it wrote, and removes nothing else.
+#[test]
+fn fan_out_removes_the_file_of_a_service_that_vanished_between_runs() {
+    let etcd = Etcd::start();
+    etcd.put("/a_PRE/127.0.0.1-9001", "127.0.0.1:9001");
+    etcd.put("/b_PRE/127.0.0.1-9002", "127.0.0.1:9002");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out_dir = tmp.path().join("upstreams");
+    std::fs::create_dir_all(&out_dir).expect("dir");
+    std::fs::write(
+        out_dir.join("upstream-manual.conf"),
+        "# an operator's own file\n",
+    )
+    .expect("own");
+    let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
+    confdir.template("one.tmpl", "upstream {{ dir }} {\n{% for s in hostports(path ~ '/*') %}    server {{ s }};\n{% endfor %}}\n").resource(
+        "fan.toml",
+        &format!(
+            "[template]\nsrc = \"one.tmpl\"\ndest = \"{}/upstream-{{{{ dir }}}}.conf\"\nkeys = [\"/\"]\neach = \"/*\"\n",
+            out_dir.display()
+        ),
+    );
+    let out = confdir.run(&["--onetime"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        out_dir.join("upstream-a_PRE.conf").exists()
+            && out_dir.join("upstream-b_PRE.conf").exists()
+    );
+
+    etcd.ctl(&["del", "/b_PRE/127.0.0.1-9002"]);
+    let out = confdir.run(&["--onetime"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out_dir.join("upstream-a_PRE.conf").exists());
+    assert!(
+        !out_dir.join("upstream-b_PRE.conf").exists(),
+        "b vanished: its file goes"
+    );
+    assert!(
+        out_dir.join("upstream-manual.conf").exists(),
+        "a file it did not write stays"
+    );
+    let out = confdir.run(&["--noop", "--exit-code"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
