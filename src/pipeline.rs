@@ -347,38 +347,50 @@ pub fn apply_batch(
         });
     }
     for (cmd, writes) in together {
-        let removals: BTreeSet<usize> = writes
-            .iter()
-            .filter(|(_, w)| w.is_removal())
-            .map(|(i, _)| *i)
-            .collect();
-        let mut kept = Vec::new();
-        for (i, result) in check_together(cmd, writes, &run) {
-            let refused = matches!(result, Err(ApplyError::Check { .. }));
-            if refused && removals.contains(&i) {
-                // The config still names this service: keep it, with no servers.
-                match placeholder(p, &reports[i].unit) {
-                    Ok(Some(w)) => {
-                        tracing::warn!(resource = %reports[i].unit, "the check refuses removing this file (the config still names it): keeping it with no servers");
-                        kept.push((i, w));
-                        continue;
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        reports[i].result = Err(e);
-                        continue;
-                    }
-                }
-            }
-            reports[i].result = result.map_err(Into::into);
-        }
-        for (i, result) in check_together(cmd, kept, &run) {
-            reports[i].result = result.map_err(Into::into);
-        }
+        settle(p, cmd, writes, &mut reports, &run);
     }
     record_owned(p, &reports);
     reload(p, snap, &mut reports, &run);
     reports
+}
+
+/// Writes `writes` together under `cmd` (see [`check_together`]) into their reports. A removal
+/// the check refuses (the config still names that service) is kept instead, rendered from no
+/// keys: the template's placeholder.
+fn settle(
+    p: &Prepared,
+    cmd: Option<&str>,
+    writes: Planned,
+    reports: &mut [Report],
+    run: &impl Fn(&str) -> Result<(), CommandError>,
+) {
+    let removals: BTreeSet<usize> = writes
+        .iter()
+        .filter(|(_, w)| w.is_removal())
+        .map(|(i, _)| *i)
+        .collect();
+    let mut kept = Vec::new();
+    for (i, result) in check_together(cmd, writes, run) {
+        let refused = matches!(result, Err(ApplyError::Check { .. }));
+        if refused && removals.contains(&i) {
+            match placeholder(p, &reports[i].unit) {
+                Ok(Some(w)) => {
+                    tracing::warn!(resource = %reports[i].unit, "the check refuses removing this file (the config still names it): keeping it with no servers");
+                    kept.push((i, w));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    reports[i].result = Err(e);
+                    continue;
+                }
+            }
+        }
+        reports[i].result = result.map_err(Into::into);
+    }
+    for (i, result) in check_together(cmd, kept, run) {
+        reports[i].result = result.map_err(Into::into);
+    }
 }
 
 /// Updates each fan-out resource's list of the files it owns after a pass: a directory whose
