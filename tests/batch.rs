@@ -287,14 +287,9 @@ fn a_named_service_keeps_its_file_with_a_placeholder_and_an_unnamed_one_goes() {
     etcd.put("/a_PRE/127.0.0.1-9001", "127.0.0.1:9001");
     etcd.put("/c_PRE/127.0.0.1-9003", "127.0.0.1:9003");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let resolv = tmp.path().join("resolv.conf");
-    std::fs::write(&resolv, "nameserver 127.0.0.1\n").expect("resolv.conf");
     let site = "server { listen 127.0.0.1:1; location / { proxy_pass http://c_PRE; } }";
     let (confdir, prefix) = fan_out(&etcd, tmp.path(), site, |check| {
-        format!(
-            "unshare -m sh -c 'mount --bind {} /etc/resolv.conf && {check}'",
-            resolv.display()
-        )
+        dns_isolated(check, tmp.path())
     });
     let file = |svc: &str| prefix.join(format!("conf.d/upstream-{svc}.conf"));
     let read = |svc: &str| std::fs::read_to_string(file(svc)).unwrap_or_default();

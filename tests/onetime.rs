@@ -151,6 +151,19 @@ fn failing_check_puts_the_previous_file_back_byte_for_byte() {
     let before = std::fs::read(&w.dest).expect("dest");
 
     // A syntactically valid host that nginx cannot resolve: nginx -t rejects the whole config.
+    // (nginx -t resolves it: the check runs with DNS kept on the host.)
+    let (check, reload) = Nginx::commands(&w.prefix);
+    w.confdir.resource(
+        "nginx.toml",
+        &upstreams_resource(
+            &w.dest,
+            &format!(
+                "check_cmd = \"{}\"\nreload_cmd = \"echo reload >> {} && {reload}\"\n",
+                dns_isolated(&check, w.confdir.path()),
+                w.reloads.display()
+            ),
+        ),
+    );
     w.etcd.put("/search_PRE/x-80", "no-such-host.invalid:80");
     let out = w.confdir.run(&["--onetime"]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));

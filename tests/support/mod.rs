@@ -672,6 +672,19 @@ impl Confdir {
     }
 }
 
+/// `cmd` run in a private mount namespace whose /etc/resolv.conf points at 127.0.0.1 (nothing
+/// answers there), for a command that resolves host names (`nginx -t` resolves upstream server
+/// names): no DNS query leaves the host. `dir` holds that resolv.conf.
+pub fn dns_isolated(cmd: &str, dir: &Path) -> String {
+    require("unshare", "util-linux");
+    let resolv = dir.join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.1\n").expect("resolv.conf");
+    format!(
+        "unshare -m sh -c 'mount --bind {} /etc/resolv.conf && {cmd}'",
+        resolv.display()
+    )
+}
+
 /// The origin team's layout: app `name` gets its own template (an upstream block around `body`)
 /// and conf.d resource reading `/<name>` into `dest`, with `extra` resource lines.
 pub fn per_app_resource(confdir: &Confdir, name: &str, body: &str, dest: &Path, extra: &str) {
