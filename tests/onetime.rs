@@ -150,21 +150,23 @@ fn failing_check_puts_the_previous_file_back_byte_for_byte() {
     assert!(w.confdir.run(&["--onetime"]).status.success());
     let before = std::fs::read(&w.dest).expect("dest");
 
-    // A syntactically valid host that nginx cannot resolve: nginx -t rejects the whole config.
-    // (nginx -t resolves it: the check runs with DNS kept on the host.)
+    // A check that refuses one server (as nginx -t refuses what it cannot load), with its reason.
     let (check, reload) = Nginx::commands(&w.prefix);
+    let refuse = format!(
+        "{check} && if grep -q 127.0.0.1:99 {}; then echo refusing 127.0.0.1:99 >&2; exit 1; fi",
+        w.dest.display()
+    );
     w.confdir.resource(
         "nginx.toml",
         &upstreams_resource(
             &w.dest,
             &format!(
-                "check_cmd = \"{}\"\nreload_cmd = \"echo reload >> {} && {reload}\"\n",
-                dns_isolated(&check, w.confdir.path()),
+                "check_cmd = \"{refuse}\"\nreload_cmd = \"echo reload >> {} && {reload}\"\n",
                 w.reloads.display()
             ),
         ),
     );
-    w.etcd.put("/search_PRE/x-80", "no-such-host.invalid:80");
+    w.etcd.put("/search_PRE/x-99", "127.0.0.1:99");
     let out = w.confdir.run(&["--onetime"]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     let err = stderr(&out);
@@ -173,8 +175,8 @@ fn failing_check_puts_the_previous_file_back_byte_for_byte() {
         "{err}"
     );
     assert!(
-        err.contains("no-such-host.invalid"),
-        "nginx's complaint is logged: {err}"
+        err.contains("refusing 127.0.0.1:99"),
+        "the check's complaint is logged: {err}"
     );
     assert_eq!(
         std::fs::read(&w.dest).expect("dest"),
@@ -608,4 +610,46 @@ fn a_failed_reload_is_still_owed_after_a_restart() {
 
 fn read(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// A host name that does not resolve is left out (nginx would refuse the whole config for it),
+/// while names that resolve and the other services render. confd-rs and its nginx -t run in a
+/// private mount namespace with their own /etc/hosts and a resolv.conf pointing at 127.0.0.1:
+/// no DNS query leaves the host.
+#[test]
+fn an_unresolvable_host_name_is_left_out_and_the_rest_still_renders() {
+    let w = World::new();
+    w.etcd.put("/search_PRE/good-80", "good.test:80");
+    w.etcd.put("/search_PRE/nope-80", "nope.invalid:80");
+    w.etcd.put("/web_PRE/10.0.0.1-80", "10.0.0.1:80");
+    // nginx -t checks in the namespace; no running nginx is reloaded (it would resolve outside).
+    let (check, _) = Nginx::commands(&w.prefix);
+    w.confdir.resource(
+        "nginx.toml",
+        &upstreams_resource(&w.dest, &format!("check_cmd = \"{check}\"\n")),
+    );
+    let hosts = w.confdir.path().join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 localhost\n127.0.0.1 good.test\n").expect("hosts");
+    let run = dns_isolated(
+        &format!(
+            "mount --bind {} /etc/hosts && exec {BIN} --confdir {} --onetime",
+            hosts.display(),
+            w.confdir.path().display()
+        ),
+        w.confdir.path(),
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &run])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = w.dest_text();
+    assert!(text.contains("server good.test:80;"), "{text}");
+    assert!(!text.contains("nope.invalid"), "{text}");
+    assert!(text.contains("server 10.0.0.1:80;"), "{text}");
+    assert!(
+        stderr(&out).contains("host \"nope.invalid\" does not resolve"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -203,13 +203,17 @@ impl KeySpace {
         let mut out: Vec<&str> = Vec::new();
         for (k, v) in self.glob(pattern)? {
             let hp = v.trim();
-            if hostport::is_host_port(hp) {
-                out.push(hp);
-            } else {
+            if !hostport::is_host_port(hp) {
                 self.report(format!(
                     "key {k:?}: value {} is not a valid host:port; left out",
                     shown(v)
                 ));
+            } else if let Some(host) = hostport::dns_host(hp).filter(|h| !resolves(h)) {
+                self.report(format!(
+                    "key {k:?}: host {host:?} does not resolve (nginx would refuse the whole config); left out"
+                ));
+            } else {
+                out.push(hp);
             }
         }
         out.sort_unstable();
@@ -442,6 +446,33 @@ fn parse_json(s: &str, shape: fn(&serde_json::Value) -> bool, name: &str) -> Res
         return Err(invalid(format!("{name}: unexpected JSON shape in {s:?}")));
     }
     Ok(Value::from(Serde(v)))
+}
+
+/// How long an answer about a host name is trusted: a resolver outage costs one lookup per name
+/// per TTL, not one per render.
+const RESOLVES_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether the host resolves (as nginx will ask when it loads the config), cached for
+/// RESOLVES_TTL; bounded by LOOKUP_TIMEOUT.
+fn resolves(host: &str) -> bool {
+    use std::collections::HashMap;
+    use std::time::Instant;
+    static CACHE: Mutex<Option<HashMap<String, (bool, Instant)>>> = Mutex::new(None);
+    let now = Instant::now();
+    if let Ok(mut cache) = CACHE.lock() {
+        if let Some((ok, at)) = cache.get_or_insert_default().get(host) {
+            if now.duration_since(*at) < RESOLVES_TTL {
+                return *ok;
+            }
+        }
+    }
+    let ok = !lookup_ip(host, |_| true).is_empty();
+    if let Ok(mut cache) = CACHE.lock() {
+        cache
+            .get_or_insert_default()
+            .insert(host.to_owned(), (ok, now));
+    }
+    ok
 }
 
 /// How long `lookupIP` waits for the system resolver, which has no timeout of its own.

@@ -22,6 +22,15 @@ pub fn is_host_port(s: &str) -> bool {
     port_ok && host.is_none_or(is_host)
 }
 
+/// The host of a valid `host:port` when it is a DNS name (not an address literal).
+pub fn dns_host(hp: &str) -> Option<&str> {
+    if hp.starts_with('[') {
+        return None;
+    }
+    let (host, _) = hp.rsplit_once(':')?;
+    (!host.bytes().all(|b| b.is_ascii_digit() || b == b'.')).then_some(host)
+}
+
 fn is_host(h: &str) -> bool {
     if h.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return h.parse::<Ipv4Addr>().is_ok();
@@ -46,6 +55,13 @@ pub fn is_nginx_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_host_names_are_looked_up() {
+        assert_eq!(dns_host("app-1.svc.local:80"), Some("app-1.svc.local"));
+        assert_eq!(dns_host("172.18.100.31:86"), None);
+        assert_eq!(dns_host("[::1]:8080"), None);
+    }
 
     #[test]
     fn accepts_what_nginx_server_takes() {
