@@ -48,6 +48,9 @@ pub struct Prepared {
     by_name: BTreeMap<Arc<str>, usize>,
     /// Resources that cannot run (a bad conf.d file or template): the others run without them.
     pub unusable: Vec<Unusable>,
+    /// What each unit's last render left out, so a value is logged when it appears or changes,
+    /// not on every render (a flood of large bad values would otherwise fill the log).
+    dropped: std::sync::Mutex<BTreeMap<UnitId, BTreeSet<String>>>,
 }
 
 /// A resource left out of the configuration, and why.
@@ -111,6 +114,7 @@ impl Prepared {
             each,
             by_name,
             unusable,
+            dropped: std::sync::Mutex::default(),
         }
     }
 
@@ -159,6 +163,23 @@ impl Prepared {
                     dir_of(&rel, pattern, *segments).map(|d| unit(r, Some(d)))
                 }
             })
+    }
+
+    /// Of what a render of `u` left out, what its previous render did not (all of it the first
+    /// time).
+    fn newly_dropped(&self, u: &UnitId, dropped: &[String]) -> Vec<String> {
+        let now: BTreeSet<String> = dropped.iter().cloned().collect();
+        let Ok(mut seen) = self.dropped.lock() else {
+            return dropped.to_vec();
+        };
+        let before = if now.is_empty() {
+            seen.remove(u)
+        } else {
+            seen.insert(u.clone(), now.clone())
+        };
+        now.difference(&before.unwrap_or_default())
+            .cloned()
+            .collect()
     }
 
     pub fn contains(&self, u: &UnitId) -> bool {
@@ -265,7 +286,7 @@ pub fn plan(p: &Prepared, u: &UnitId, snap: &Snapshot) -> Result<(Plan, usize), 
             template.render(KeySpace::within(kvs, vec![under]), &vars)?
         }
     };
-    for msg in &rendered.dropped {
+    for msg in p.newly_dropped(u, &rendered.dropped) {
         match &u.part {
             None => tracing::error!(resource = %res.name, "{msg}"),
             Some(dir) => tracing::error!(resource = %res.name, dir = %dir, "{msg}"),

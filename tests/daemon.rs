@@ -645,3 +645,35 @@ fn a_daemon_starts_with_a_broken_resource_and_runs_the_others_until_it_is_fixed(
         (http_get(port, "/healthz")? == (200, "ok\n".to_string())).then_some(())
     });
 }
+
+#[test]
+fn a_rejected_value_is_logged_once_not_on_every_render() {
+    let etcd = Etcd::start();
+    let s = Setup::new(&[&etcd.endpoint], None, "");
+    let d = s.confdir.daemon(&[]);
+    etcd.put("/m_PRE/bad", "not-an-address");
+    etcd.put("/m_PRE/10.0.0.1-80", "10.0.0.1:80");
+    s.wait_text("the first instance", |t| t.contains("10.0.0.1:80"));
+    for i in 2..5 {
+        etcd.put(&format!("/m_PRE/10.0.0.{i}-80"), &format!("10.0.0.{i}:80"));
+        s.wait_text("another render", |t| t.contains(&format!("10.0.0.{i}:80")));
+    }
+    assert_eq!(
+        d.log().matches("value \"not-an-address\"").count(),
+        1,
+        "{}",
+        d.log()
+    );
+    // A changed value is news: logged again.
+    etcd.put("/m_PRE/bad", "still-not-an-address");
+    wait_for_or(
+        "the changed value",
+        SOON,
+        || d.log(),
+        || {
+            d.log()
+                .contains("value \"still-not-an-address\"")
+                .then_some(())
+        },
+    );
+}

@@ -298,7 +298,7 @@ fn invalid_values_are_left_out_and_named_and_an_empty_service_stays_valid() {
         text.contains("upstream broken_PRE {\n    # no live instance"),
         "{text}"
     );
-    assert!(text.contains("server 127.0.0.1:1 down;"), "{text}");
+    assert!(text.contains("server 127.0.0.1:1;"), "{text}");
     assert_eq!(
         w.reload_count(),
         1,
