@@ -56,13 +56,7 @@ fn batch_of_100() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let (checks0, reloads0) = (count("checks"), count("reloads"));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut client = rt
-        .block_on(etcd_client::Client::connect([etcd.endpoint.as_str()], None))
-        .expect("connect");
+    let (rt, mut client) = client(&etcd);
     let start = Instant::now();
     for s in 0..100 {
         let svc = s * 10;
@@ -202,13 +196,7 @@ fn fan_out_at_scale() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let first = start.elapsed();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut client = rt
-        .block_on(etcd_client::Client::connect([etcd.endpoint.as_str()], None))
-        .expect("connect");
+    let (rt, mut client) = client(&etcd);
     let mut times = Vec::new();
     for i in 0..40 {
         let svc = i * 250;
@@ -240,4 +228,16 @@ fn fan_out_at_scale() {
         ms(times[times.len() * 99 / 100])
     );
     drop(d);
+}
+
+/// A runtime and an etcd client on it, to put keys from the bench itself.
+fn client(etcd: &Etcd) -> (tokio::runtime::Runtime, etcd_client::Client) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = rt
+        .block_on(etcd_client::Client::connect([etcd.endpoint.as_str()], None))
+        .expect("connect");
+    (rt, client)
 }
