@@ -104,6 +104,27 @@ pub const PASSWORD_ENV: &str = "CONFD_PASSWORD";
 pub enum Command {
     /// Keep this instance registered in etcd (on a lease) exactly while it can serve
     Register(RegisterArgs),
+    /// Print confd Go templates as minijinja (--write replaces them, keeping FILE.orig)
+    Convert(ConvertArgs),
+}
+
+/// `confd-rs convert [FILE…] [--confdir DIR] [--write] [--data KEYS]`
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Go templates to convert [default: every Go template the --confdir uses]
+    #[arg(value_name = "FILE", required_unless_present = "confdir")]
+    pub files: Vec<PathBuf>,
+    /// confd configuration directory: its Go templates, and the conf.d files --write updates
+    #[arg(long, value_name = "DIR")]
+    pub confdir: Option<PathBuf>,
+    /// Replace each template with its Jinja version (keeping FILE.orig) and set
+    /// `syntax = "jinja"` in the conf.d files that use it
+    #[arg(long)]
+    pub write: bool,
+    /// Key file (YAML/JSON or `etcdctl get --prefix -w json` output): render both versions and
+    /// report identical / differs / not convertible per template
+    #[arg(long, value_name = "KEYS")]
+    pub data: Vec<PathBuf>,
 }
 
 /// `confd-rs register [KEY SPEC] [--ttl SECS] [--] [COMMAND ARGS…]`

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use tracing_subscriber::filter::LevelFilter;
 
 use crate::cli::{Cli, LogFormat, PASSWORD_ENV};
+use crate::render::Syntax;
 use crate::{keypath, logging};
 
 const DEFAULT_CONFDIR: &str = "/etc/confd";
@@ -166,6 +167,18 @@ pub struct Resource {
     /// Fan-out: one dest per directory (as the template sees keys) matching this Go
     /// `path.Match` pattern; `dest` names the directory's base name as `{{ dir }}`.
     pub each: Option<String>,
+    /// The template's language, and what decided it (for the debug log).
+    pub syntax: Syntax,
+    pub syntax_from: &'static str,
+}
+
+/// `syntax` in a conf.d file or confd.toml: a language, or `auto` (see `Syntax::detect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum SyntaxKey {
+    Auto,
+    Go,
+    Jinja,
 }
 
 /// confd.toml. Every key confd knows is accepted; those for backends confd-rs does not have are
@@ -198,6 +211,8 @@ struct ConfdToml {
     coalesce_window_ms: Option<u64>,
     coalesce_max_ms: Option<u64>,
     metrics_addr: Option<std::net::SocketAddr>,
+    /// confd-rs: the template language of resources that do not set one.
+    syntax: Option<SyntaxKey>,
     // confd keys of backends confd-rs does not implement (consul, vault, dynamodb, redis, ssm, …).
     auth_token: Option<toml::Value>,
     auth_type: Option<toml::Value>,
@@ -237,44 +252,21 @@ struct TemplateToml {
     keep_stage_file: Option<bool>,
     /// confd-rs: one dest per directory matching this pattern (dest names it `{{ dir }}`).
     each: Option<String>,
+    /// confd-rs: "go", "jinja" or "auto".
+    syntax: Option<SyntaxKey>,
 }
 
 /// Reads and validates everything the run needs; no store is contacted. Templates are read
 /// here and compiled by the pipeline.
 pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
-    let confdir = cli
-        .confdir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFDIR));
-    if !confdir.is_dir() {
-        return Err(ConfigError::Invalid {
-            path: confdir,
-            message: "confdir does not exist or is not a directory (set it with --confdir)".into(),
-        });
-    }
-    let config_file = cli
-        .config_file
-        .clone()
-        .unwrap_or_else(|| confdir.join("confd.toml"));
-    let file = read_confd_toml(cli, &config_file)?;
-    let confd_toml = config_file.clone();
-    let path = confd_toml.as_path();
-    // confd.toml may move the confdir; a flag still wins.
-    let confdir = cli
-        .confdir
-        .clone()
-        .or(file.confdir.clone())
-        .unwrap_or(confdir);
-    let prefix = cli
-        .prefix
-        .clone()
-        .or(file.prefix.clone())
-        .unwrap_or_default();
-    let keep_stage_file = cli
-        .keep_stage_file
-        .or(file.keep_stage_file)
-        .unwrap_or(false);
-    let (resources, broken) = load_resources(&confdir, &prefix, keep_stage_file)?;
+    let Confdir {
+        confdir,
+        config_file,
+        file,
+        resources,
+        broken,
+    } = read_confdir(cli)?;
+    let path = config_file.as_path();
     let coalesce = Coalesce {
         window: Duration::from_millis(
             cli.coalesce_window_ms
@@ -325,7 +317,7 @@ pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
         watched_paths: vec![
             confdir.join("conf.d"),
             confdir.join("templates"),
-            config_file,
+            config_file.clone(),
         ],
         coalesce,
         metrics_addr: cli.metrics_addr.or(file.metrics_addr),
@@ -601,10 +593,77 @@ fn read_password_file(path: &Path) -> Result<Secret, ConfigError> {
 }
 
 /// Every conf.d resource; one that cannot be loaded is returned apart, so the others still run.
+/// A confdir as read: confd.toml and the resources of conf.d.
+struct Confdir {
+    confdir: PathBuf,
+    config_file: PathBuf,
+    file: ConfdToml,
+    resources: Vec<Resource>,
+    broken: Vec<Broken>,
+}
+
+/// The conf.d resources of `cli`'s confdir (with confd.toml's defaults), and those that could
+/// not be loaded; nothing about stores or the daemon (for `convert`).
+pub fn resources(cli: &Cli) -> Result<(Vec<Resource>, Vec<Broken>), ConfigError> {
+    read_confdir(cli).map(|c| (c.resources, c.broken))
+}
+
+fn read_confdir(cli: &Cli) -> Result<Confdir, ConfigError> {
+    let confdir = cli
+        .confdir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFDIR));
+    if !confdir.is_dir() {
+        return Err(ConfigError::Invalid {
+            path: confdir,
+            message: "confdir does not exist or is not a directory (set it with --confdir)".into(),
+        });
+    }
+    let config_file = cli
+        .config_file
+        .clone()
+        .unwrap_or_else(|| confdir.join("confd.toml"));
+    let file = read_confd_toml(cli, &config_file)?;
+    // confd.toml may move the confdir; a flag still wins.
+    let confdir = cli
+        .confdir
+        .clone()
+        .or(file.confdir.clone())
+        .unwrap_or(confdir);
+    let prefix = cli
+        .prefix
+        .clone()
+        .or(file.prefix.clone())
+        .unwrap_or_default();
+    let keep_stage_file = cli
+        .keep_stage_file
+        .or(file.keep_stage_file)
+        .unwrap_or(false);
+    let defaults = Defaults {
+        prefix: &prefix,
+        keep_stage_file,
+        syntax: file.syntax.unwrap_or(SyntaxKey::Auto),
+    };
+    let (resources, broken) = load_resources(&confdir, &defaults)?;
+    Ok(Confdir {
+        confdir,
+        config_file,
+        file,
+        resources,
+        broken,
+    })
+}
+
+/// What confd.toml (or a flag) sets for every resource.
+struct Defaults<'a> {
+    prefix: &'a str,
+    keep_stage_file: bool,
+    syntax: SyntaxKey,
+}
+
 fn load_resources(
     confdir: &Path,
-    prefix: &str,
-    keep_stage_file: bool,
+    defaults: &Defaults,
 ) -> Result<(Vec<Resource>, Vec<Broken>), ConfigError> {
     let dir = confdir.join("conf.d");
     let mut paths = BTreeSet::new();
@@ -612,7 +671,7 @@ fn load_resources(
     let mut resources = Vec::new();
     let mut broken = Vec::new();
     for p in paths {
-        match load_resource(confdir, &p, prefix, keep_stage_file) {
+        match load_resource(confdir, &p, defaults) {
             Ok(r) => resources.push(r),
             Err(e) => broken.push(Broken {
                 name: p.display().to_string(),
@@ -647,8 +706,7 @@ fn collect_tomls(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), ConfigEr
 fn load_resource(
     confdir: &Path,
     path: &Path,
-    prefix: &str,
-    keep_stage: bool,
+    defaults: &Defaults,
 ) -> Result<Resource, ConfigError> {
     let text = fs::read_to_string(path).map_err(|error| ConfigError::Read {
         path: path.to_owned(),
@@ -701,8 +759,18 @@ fn load_resource(
         }
         _ => {}
     }
-    let prefix = keypath::join(prefix, &t.prefix);
+    let prefix = keypath::join(defaults.prefix, &t.prefix);
     let keys = t.keys.iter().map(|k| keypath::join(&prefix, k)).collect();
+    let (syntax, syntax_from) = match (t.syntax, defaults.syntax) {
+        (Some(SyntaxKey::Go), _) => (Syntax::Go, "template.syntax"),
+        (Some(SyntaxKey::Jinja), _) => (Syntax::Jinja, "template.syntax"),
+        (None, SyntaxKey::Go) => (Syntax::Go, "confd.toml syntax"),
+        (None, SyntaxKey::Jinja) => (Syntax::Jinja, "confd.toml syntax"),
+        _ => (
+            Syntax::detect(&template),
+            "detected: Go when it parses as Go and has no {% or {# tag",
+        ),
+    };
     Ok(Resource {
         name,
         src,
@@ -715,8 +783,10 @@ fn load_resource(
         gid: t.gid,
         check_cmd: t.check_cmd.filter(|c| !c.trim().is_empty()),
         reload_cmd: t.reload_cmd.filter(|c| !c.trim().is_empty()),
-        keep_stage_file: t.keep_stage_file.unwrap_or(keep_stage),
+        keep_stage_file: t.keep_stage_file.unwrap_or(defaults.keep_stage_file),
         each: t.each,
+        syntax,
+        syntax_from,
     })
 }
 

@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod cli;
 pub mod config;
+pub mod convert;
 pub mod daemon;
 pub mod error;
 pub mod keypath;

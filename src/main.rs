@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use confd_rs::cli::{self, Cli, LogFormat};
 use confd_rs::error::Error;
-use confd_rs::{config, logging, register};
+use confd_rs::{config, convert, logging, register};
 
 fn main() -> ExitCode {
     let cli = match cli::parse(std::env::args_os()) {
@@ -37,6 +37,7 @@ fn try_main(cli: Cli, logging_up: &mut bool) -> Result<u8, Error> {
             *logging_up = true;
             Ok(register::main(&cli, args)?)
         }
+        Some(cli::Command::Convert(args)) => Ok(convert::main(args)?),
         None => {
             let cfg = config::load(&cli)?;
             logging::init(cfg.log_level, cfg.log_format);

@@ -83,7 +83,8 @@ impl Prepared {
                     .map(|p| Some((p, e.matches('/').count())))
                     .map_err(|bad| format!("{}: template.each: {bad}", r.name))
             });
-            let compiled = Template::compile(&r.src.display().to_string(), &r.template)
+            tracing::debug!(resource = %r.name, syntax = ?r.syntax, from = r.syntax_from, "template language");
+            let compiled = Template::compile_as(&r.src.display().to_string(), &r.template, r.syntax)
                 .map_err(|e| e.to_string())
                 .and_then(|t| Ok((t, pattern.transpose()?.flatten())));
             match compiled {

@@ -27,9 +27,9 @@ impl Object for KeySpace {}
 
 /// A key/value pair as confd's `get`/`gets` return it: `.key`/`.value`, and confd's `.Key`/`.Value`.
 #[derive(Debug)]
-struct KvPair {
-    key: String,
-    value: String,
+pub(super) struct KvPair {
+    pub(super) key: String,
+    pub(super) value: String,
 }
 
 impl Object for KvPair {
@@ -300,6 +300,26 @@ fn register_key_functions(env: &mut Environment<'static>) {
     env.add_function("lsdir", |state: &State, dir: String| {
         Ok::<_, Error>(keys(state)?.children(&dir, true))
     });
+    // confd 0.17's own answers at the root: `ls "/"` lists only top-level leaves, `lsdir "/"`
+    // nothing. Go templates get them; Jinja templates list the root like any directory.
+    env.add_function("go_ls", |state: &State, dir: String| {
+        let keys = keys(state)?;
+        if dir != "/" {
+            return Ok::<_, Error>(keys.children(&dir, false));
+        }
+        let dirs = keys.children(&dir, true);
+        let mut all = keys.children(&dir, false);
+        all.retain(|name| !dirs.contains(name) || keys.lookup(&format!("/{name}")).is_some());
+        Ok(all)
+    });
+    env.add_function("go_lsdir", |state: &State, dir: String| {
+        let keys = keys(state)?;
+        Ok::<_, Error>(if dir == "/" {
+            Vec::new()
+        } else {
+            keys.children(&dir, true)
+        })
+    });
     env.add_function("hostports", |state: &State, pattern: String| {
         keys(state)?.hostports(&pattern)
     });
@@ -316,8 +336,9 @@ fn register_string_functions(env: &mut Environment<'static>) {
             .collect::<Vec<_>>()
             .join(&sep)
     });
-    env.add_function("toUpper", |s: String| s.to_uppercase());
-    env.add_function("toLower", |s: String| s.to_lowercase());
+    // Go's per-rune mapping (ß stays ß, no final-sigma rule), as confd does.
+    env.add_function("toUpper", |s: String| super::gotmpl::fmt::to_upper(&s));
+    env.add_function("toLower", |s: String| super::gotmpl::fmt::to_lower(&s));
     env.add_function(
         "replace",
         |s: String, old: String, new: String, n: i64| match usize::try_from(n) {

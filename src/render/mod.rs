@@ -4,6 +4,7 @@
 mod dns;
 mod funcs;
 mod glob;
+pub mod gotmpl;
 mod hostport;
 
 use std::sync::Arc;
@@ -17,12 +18,34 @@ pub use glob::{BadPattern, Pattern};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("{template}:{line}: {message}")]
+    /// `at` is `line` for Jinja, `line:column` for Go (as Go's own errors say).
+    #[error("{template}:{at}: {message}")]
     Template {
         template: String,
-        line: usize,
+        at: String,
         message: String,
     },
+}
+
+/// The template language of a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Syntax {
+    Jinja,
+    /// confd's Go text/template, translated to Jinja at load.
+    Go,
+}
+
+impl Syntax {
+    /// The language of a template whose resource does not say: Go when it parses as Go and
+    /// its text holds no Jinja tag (`{%`, `{#`), otherwise Jinja.
+    pub fn detect(source: &str) -> Syntax {
+        if gotmpl::looks_like_go(source) {
+            Syntax::Go
+        } else {
+            Syntax::Jinja
+        }
+    }
 }
 
 /// A rendered file, and the values it left out (each message names its key).
@@ -37,21 +60,42 @@ pub struct Rendered {
 pub struct Template {
     env: Environment<'static>,
     name: String,
+    /// For a Go template: where each construct of the Jinja text came from.
+    go: Option<gotmpl::Translation>,
 }
 
 /// The variable through which confd's key functions find the keys of the render in progress.
 const KEYS: &str = "__confd_keys";
 
 impl Template {
-    /// Parses `source`; a syntax error names the template and line.
+    /// Parses a Jinja `source`; a syntax error names the template and line.
     pub fn compile(name: &str, source: &str) -> Result<Template, RenderError> {
-        let mut env = base().clone();
-        env.add_template_owned(name.to_owned(), source.to_owned())
-            .map_err(|e| error(name, &e))?;
-        Ok(Template {
-            env,
+        Template::compile_as(name, source, Syntax::Jinja)
+    }
+
+    /// Parses `source` as `syntax`; a Go template is translated to Jinja first. A syntax error
+    /// names the template and line (and column, for Go).
+    pub fn compile_as(name: &str, source: &str, syntax: Syntax) -> Result<Template, RenderError> {
+        let (jinja, go) = match syntax {
+            Syntax::Jinja => (source.to_owned(), None),
+            Syntax::Go => {
+                let t = gotmpl::translate(source).map_err(|e| RenderError::Template {
+                    template: name.to_owned(),
+                    at: format!("{}:{}", e.line, e.col),
+                    message: e.message.replace('\n', " "),
+                })?;
+                (t.source.clone(), Some(t))
+            }
+        };
+        let mut t = Template {
+            env: base().clone(),
             name: name.to_owned(),
-        })
+            go,
+        };
+        t.env
+            .add_template_owned(name.to_owned(), jinja)
+            .map_err(|e| t.error(&e))?;
+        Ok(t)
     }
 
     /// Renders over `keys`, with `vars` as template variables (a fan-out unit's `dir` and
@@ -61,11 +105,19 @@ impl Template {
         let mut ctx: std::collections::BTreeMap<&str, Value> =
             vars.iter().map(|(k, v)| (*k, Value::from(*v))).collect();
         ctx.insert(KEYS, Value::from_dyn_object(keys.clone()));
+        if !vars.is_empty() {
+            // A Go template reads a fan-out unit's variables as `.dir` and `.path`.
+            let root: std::collections::BTreeMap<String, Value> = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+                .collect();
+            ctx.insert("go_root", Value::from(root));
+        }
         let text = self
             .env
             .get_template(&self.name)
             .and_then(|t| t.render(ctx))
-            .map_err(|e| error(&self.name, &e))?;
+            .map_err(|e| self.error(&e))?;
         Ok(Rendered {
             text,
             dropped: keys.take_dropped(),
@@ -94,12 +146,31 @@ fn base() -> &'static Environment<'static> {
             env.set_syntax(syntax);
         }
         funcs::register(&mut env);
+        gotmpl::register(&mut env);
         env
     })
 }
 
-/// One line: template name, line, and what went wrong (with the cause a function gave).
-fn error(name: &str, e: &minijinja::Error) -> RenderError {
+impl Template {
+    /// One line: template name, position, and what went wrong (with the cause a function
+    /// gave). A Go template's position is the Go construct's, not the translation's.
+    fn error(&self, e: &minijinja::Error) -> RenderError {
+        let go_pos = self.go.as_ref().and_then(|t| t.go_pos(e.range()?.start));
+        let at = match (go_pos, &self.go) {
+            (Some(p), _) => format!("{}:{}", p.line, p.col),
+            (None, Some(_)) => "1:1".to_owned(),
+            (None, None) => e.line().unwrap_or(0).to_string(),
+        };
+        RenderError::Template {
+            template: e.name().unwrap_or(&self.name).to_owned(),
+            at,
+            message: message(e),
+        }
+    }
+}
+
+/// What went wrong, with the causes a function gave, on one line.
+fn message(e: &minijinja::Error) -> String {
     let mut message = match e.detail() {
         Some(detail) => format!("{}: {detail}", e.kind()),
         None => e.kind().to_string(),
@@ -109,11 +180,7 @@ fn error(name: &str, e: &minijinja::Error) -> RenderError {
         message.push_str(&format!(": {cause}"));
         source = cause.source();
     }
-    RenderError::Template {
-        template: e.name().unwrap_or(name).to_owned(),
-        line: e.line().unwrap_or(0),
-        message: message.replace('\n', " "),
-    }
+    message.replace('\n', " ")
 }
 
 #[cfg(test)]

@@ -188,7 +188,10 @@ fn host_functions() {
 
 #[test]
 fn undefined_variables_are_errors_and_newline_is_kept() {
-    assert_eq!(r("{{ nope }}"), "ERROR t.tmpl:1: undefined value");
+    assert_eq!(
+        r("{{ nope }}"),
+        "ERROR t.tmpl:1: undefined value: `nope` is undefined"
+    );
     assert_eq!(r("x\n"), "x\n");
     assert_eq!(r("{{ nope | default('d') }}"), "d");
 }
@@ -276,4 +279,64 @@ fn a_compiled_template_renders_many_times_with_its_own_keys_each_time() {
         t.render(KeySpace::all(Arc::new(b)), &[]).expect("b").text,
         "2,3"
     );
+}
+
+#[test]
+fn the_language_of_a_template_is_detected() {
+    for shipped in ["nginx-upstreams.conf.tmpl", "nginx-upstream.conf.tmpl"] {
+        let path = format!("{}/templates/{shipped}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).expect("shipped template");
+        assert_eq!(Syntax::detect(&text), Syntax::Jinja, "{shipped}");
+    }
+    for jinja in [
+        "{{ getv('/a') }}",
+        "{{ getvs(\"/a/*\")|join(\",\") }}",
+        "{% if exists(\"/a\") %}x{% endif %}",
+        "{{ path }}",
+    ] {
+        assert_eq!(Syntax::detect(jinja), Syntax::Jinja, "{jinja}");
+    }
+    for go in [
+        "{{getv \"/a\"}}",
+        "{{range gets \"/a/*\"}}{{.Value}}{{end}}",
+        "{{- /* c */ -}}\n{{$x := 1}}{{$x}}",
+        "plain text",
+    ] {
+        assert_eq!(Syntax::detect(go), Syntax::Go, "{go}");
+    }
+}
+
+#[test]
+fn go_templates_render_with_go_semantics() {
+    let r = |src: &str| {
+        Template::compile_as("t.tmpl", src, Syntax::Go)
+            .and_then(|t| t.render(KeySpace::all(Arc::new(seed())), &[]))
+            .map(|r| r.text)
+            .unwrap_or_else(|e| format!("ERROR {e}"))
+    };
+    assert_eq!(
+        r("{{range gets \"/search_PRE/*\"}}{{.Value}} {{end}}"),
+        "172.18.100.31:86 172.18.100.32:86 "
+    );
+    assert_eq!(
+        r("{{$x := 1}}{{range seq 1 3}}{{$x = .}}{{end}}{{$x}}"),
+        "3"
+    );
+    assert_eq!(r("{{$x := 1}}{{if true}}{{$x := 2}}{{end}}{{$x}}"), "1");
+    assert_eq!(
+        r("{{define \"t\"}}<{{.}}>{{end}}{{template \"t\" \"a\"}}"),
+        "<a>"
+    );
+    assert!(
+        r("{{getv \"/nope\"}}").starts_with("ERROR t.tmpl:1:3: "),
+        "{}",
+        r("{{getv \"/nope\"}}")
+    );
+    assert!(
+        r("{{if}}").starts_with("ERROR t.tmpl:1:"),
+        "{}",
+        r("{{if}}")
+    );
+    // `{%` in Go text is text, not a Jinja tag.
+    assert_eq!(r("{% {{\"x\"}} {#"), "{% x {#");
 }

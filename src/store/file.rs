@@ -44,8 +44,9 @@ fn read(path: &Path) -> Result<Snapshot, StoreError> {
         "toml" => toml::from_str(&text)
             .map_err(|e| err(format!("invalid TOML: {}", e.message().trim())))?,
         "json" => serde_json::from_str(&text).map_err(|e| err(format!("invalid JSON: {e}")))?,
-        // YAML is a superset of JSON, so it also reads key files with other names.
-        _ => serde_yaml_ng::from_str(&text).map_err(|e| err(format!("invalid YAML: {e}")))?,
+        // YAML is a superset of JSON, so it also reads key files with other names. As confd
+        // reads it: YAML 1.1 (yes/on are booleans, 0755 is octal).
+        _ => super::yaml11::parse(&text).map_err(|e| err(format!("invalid YAML: {e}")))?,
     };
     if is_etcdctl_dump(&doc) {
         return etcdctl_dump(&doc).map_err(err);
@@ -75,8 +76,13 @@ fn flatten(key: &str, value: Value, out: &mut BTreeMap<String, String>) {
         Value::String(s) => {
             out.insert(key.to_owned(), s);
         }
-        Value::Null => {
-            out.insert(key.to_owned(), String::new());
+        // confd stores no key for a null (or an empty YAML value).
+        Value::Null => {}
+        Value::Number(n) if n.is_f64() => {
+            out.insert(
+                key.to_owned(),
+                super::yaml11::go_float(n.as_f64().unwrap_or(f64::NAN)),
+            );
         }
         other => {
             out.insert(key.to_owned(), other.to_string());

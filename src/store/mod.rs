@@ -4,6 +4,7 @@ pub mod etcd;
 pub mod file;
 mod tls;
 pub mod watch;
+mod yaml11;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,0 +1,3 @@
+module confd-rs/oracle
+
+go 1.19
