@@ -106,6 +106,19 @@ pub enum Command {
     Register(RegisterArgs),
     /// Print confd Go templates as minijinja (--write replaces them, keeping FILE.orig)
     Convert(ConvertArgs),
+    /// Show what the running daemon did, per resource (its /status view)
+    Status(StatusArgs),
+}
+
+/// `confd-rs status [--metrics-addr HOST:PORT] [--json]`
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The daemon's metrics address [default: metrics_addr of confd.toml]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Print the /status JSON as the daemon serves it
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `confd-rs convert [FILE…] [--confdir DIR] [--write] [--data KEYS]`

@@ -170,7 +170,24 @@ pub struct Resource {
     /// The template's language, and what decided it (for the debug log).
     pub syntax: Syntax,
     pub syntax_from: &'static str,
+    /// Holds renders that would drop too many of a service's servers (off unless set).
+    pub shrink: Option<ShrinkGuard>,
 }
+
+/// `max_shrink`, `min_servers` and `shrink_hold` of a conf.d resource. A render that would drop
+/// more than `max_shrink` of a service's servers (as `hostports()` counts them, against what
+/// was last applied), or leave fewer than `min_servers`, waits `hold` and is applied only if the
+/// view still says so then. Removing one server is never held.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShrinkGuard {
+    /// A fraction of the servers, 0–1 (1: no fraction is too much).
+    pub max_shrink: f64,
+    pub min_servers: usize,
+    pub hold: Duration,
+}
+
+/// How long a shrink is held when `shrink_hold` is not set.
+pub const DEFAULT_SHRINK_HOLD_SECS: u64 = 60;
 
 /// `syntax` in a conf.d file or confd.toml: a language, or `auto` (see `Syntax::detect`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -254,6 +271,10 @@ struct TemplateToml {
     each: Option<String>,
     /// confd-rs: "go", "jinja" or "auto".
     syntax: Option<SyntaxKey>,
+    /// confd-rs shrink guard: "50%".
+    max_shrink: Option<String>,
+    min_servers: Option<usize>,
+    shrink_hold: Option<u64>,
 }
 
 /// Reads and validates everything the run needs; no store is contacted. Templates are read
@@ -761,6 +782,7 @@ fn load_resource(
     }
     let prefix = keypath::join(defaults.prefix, &t.prefix);
     let keys = t.keys.iter().map(|k| keypath::join(&prefix, k)).collect();
+    let shrink = shrink_guard(&t).map_err(invalid)?;
     let (syntax, syntax_from) = match (t.syntax, defaults.syntax) {
         (Some(SyntaxKey::Go), _) => (Syntax::Go, "template.syntax"),
         (Some(SyntaxKey::Jinja), _) => (Syntax::Jinja, "template.syntax"),
@@ -787,7 +809,38 @@ fn load_resource(
         each: t.each,
         syntax,
         syntax_from,
+        shrink,
     })
+}
+
+/// The shrink guard a [template] table asks for: on when `max_shrink` or `min_servers` is set.
+fn shrink_guard(t: &TemplateToml) -> Result<Option<ShrinkGuard>, String> {
+    if t.max_shrink.is_none() && t.min_servers.is_none() {
+        if t.shrink_hold.is_some() {
+            return Err("template.shrink_hold is set without max_shrink or min_servers".into());
+        }
+        return Ok(None);
+    }
+    let max_shrink = match t.max_shrink.as_deref() {
+        None => 1.0,
+        Some(s) => s
+            .strip_suffix('%')
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .filter(|n| (0.0..=100.0).contains(n))
+            .map(|n| n / 100.0)
+            .ok_or_else(|| {
+                format!("template.max_shrink {s:?}: expected a percentage from 0% to 100%, such as \"50%\"")
+            })?,
+    };
+    let hold = t.shrink_hold.unwrap_or(DEFAULT_SHRINK_HOLD_SECS);
+    if hold == 0 {
+        return Err("template.shrink_hold: must be greater than 0 (seconds)".into());
+    }
+    Ok(Some(ShrinkGuard {
+        max_shrink,
+        min_servers: t.min_servers.unwrap_or(0),
+        hold: Duration::from_secs(hold),
+    }))
 }
 
 /// How a fan-out dest names its directory.

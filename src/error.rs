@@ -44,6 +44,8 @@ impl ResourceError {
         match self {
             ResourceError::Render(_) => TEMPLATE,
             ResourceError::Apply(_) => APPLY,
+            // Only the daemon holds (a pass of --onetime has no earlier apply to compare with).
+            ResourceError::Held(_) => APPLY,
         }
     }
 }

@@ -11,16 +11,17 @@ pub mod daemon;
 pub mod error;
 pub mod keypath;
 pub mod logging;
+pub mod metrics;
 pub mod oneshot;
 pub mod pipeline;
 pub mod register;
 pub mod render;
+pub mod status;
 pub mod store;
 
 mod command;
 mod event;
 mod fswatch;
-mod metrics;
 mod signals;
 
 use error::Error;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use confd_rs::cli::{self, Cli, LogFormat};
 use confd_rs::error::Error;
-use confd_rs::{config, convert, logging, register};
+use confd_rs::{config, convert, logging, register, status};
 
 fn main() -> ExitCode {
     let cli = match cli::parse(std::env::args_os()) {
@@ -38,6 +38,7 @@ fn try_main(cli: Cli, logging_up: &mut bool) -> Result<u8, Error> {
             Ok(register::main(&cli, args)?)
         }
         Some(cli::Command::Convert(args)) => Ok(convert::main(args)?),
+        Some(cli::Command::Status(args)) => status::main(&cli, args),
         None => {
             let cfg = config::load(&cli)?;
             logging::init(cfg.log_level, cfg.log_format);

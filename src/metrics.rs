@@ -1,4 +1,4 @@
-//! Prometheus `/metrics` and `/healthz` for the daemon.
+//! Prometheus `/metrics`, `/healthz` and the `/status` view (JSON) for the daemon.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -28,6 +28,46 @@ pub enum Applied<'a> {
         /// reload_cmd failed (the file is in place).
         reload: bool,
     },
+    /// The shrink guard holds the render back; `new`: the hold starts now.
+    Held {
+        reason: &'a str,
+        new: bool,
+    },
+}
+
+/// One unit as a pass saw it: what `/status` shows beside the outcome.
+pub struct Seen<'a> {
+    /// The unit: a resource, or `resource[dir]` of a fan-out resource.
+    pub unit: &'a str,
+    pub resource: &'a str,
+    pub dest: Option<&'a std::path::Path>,
+    pub keys_read: usize,
+    pub dropped: usize,
+    pub revision: i64,
+}
+
+/// A unit in the `/status` view.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct UnitStatus {
+    pub unit: String,
+    pub dest: String,
+    /// RFC 3339, UTC.
+    pub last_apply: String,
+    pub result: String,
+    pub last_error: Option<String>,
+    pub last_success: Option<String>,
+    pub keys_read: usize,
+    pub dropped: usize,
+    pub held: Option<String>,
+    pub revision: i64,
+}
+
+/// The `/status` document.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Status {
+    pub store: String,
+    pub revision: i64,
+    pub units: Vec<UnitStatus>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -49,6 +89,8 @@ pub struct Metrics {
     reload_failures: Family<ResourceLabel, Counter>,
     dropped: Family<ResourceLabel, Counter>,
     last_success: Family<ResourceLabel, Gauge<f64, AtomicU64>>,
+    holds: Family<ResourceLabel, Counter>,
+    held: Family<ResourceLabel, Gauge>,
     connected: Gauge,
     revision: Gauge,
     latency: Histogram,
@@ -58,8 +100,18 @@ pub struct Metrics {
 #[derive(Default)]
 struct Health {
     store: Option<Result<(), String>>,
-    /// The last error of every resource whose last apply failed.
+    /// The last error of every unit whose last apply failed (or that cannot run).
     failing: BTreeMap<String, String>,
+    /// Units the shrink guard holds, and why.
+    held: BTreeMap<String, String>,
+    units: BTreeMap<String, UnitStatus>,
+    revision: i64,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
 }
 
 impl Metrics {
@@ -97,6 +149,18 @@ impl Metrics {
                 "When each resource was last applied successfully (Unix time)",
                 Family::default(),
             ),
+            holds: registered(
+                r,
+                "shrink_holds",
+                "Renders the shrink guard held back (each hold counted once)",
+                Family::default(),
+            ),
+            held: registered(
+                r,
+                "shrink_held",
+                "Units of each resource the shrink guard holds now",
+                Family::default(),
+            ),
             connected: registered(
                 r,
                 "store_connected",
@@ -120,24 +184,41 @@ impl Metrics {
         }
     }
 
-    pub fn record(&self, resource: &str, applied: Applied, dropped: usize) {
+    pub fn record(&self, seen: Seen, applied: Applied) {
         let label = ResourceLabel {
-            resource: resource.to_owned(),
+            resource: seen.resource.to_owned(),
         };
         self.renders.get_or_create(&label).inc();
-        self.dropped.get_or_create(&label).inc_by(dropped as u64);
+        self.dropped
+            .get_or_create(&label)
+            .inc_by(seen.dropped as u64);
         let result = match &applied {
             Applied::Updated => "updated",
             Applied::Unchanged => "unchanged",
             Applied::Failed { .. } => "failed",
+            Applied::Held { .. } => "held",
         };
         self.applies
             .get_or_create(&ApplyLabel {
-                resource: resource.to_owned(),
+                resource: seen.resource.to_owned(),
                 result,
             })
             .inc();
+        let now = SystemTime::now();
         let mut health = self.lock();
+        let was_held = health.held.remove(seen.unit).is_some();
+        let status = health.units.entry(seen.unit.to_owned()).or_default();
+        status.unit = seen.unit.to_owned();
+        status.dest = seen
+            .dest
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        status.last_apply = rfc3339(now);
+        status.result = result.to_owned();
+        status.keys_read = seen.keys_read;
+        status.dropped = seen.dropped;
+        status.revision = seen.revision;
+        status.held = None;
         match applied {
             Applied::Failed {
                 reason,
@@ -150,19 +231,36 @@ impl Metrics {
                 if reload {
                     self.reload_failures.get_or_create(&label).inc();
                 }
+                status.last_error = Some(reason.to_owned());
                 health
                     .failing
-                    .insert(resource.to_owned(), reason.to_owned());
+                    .insert(seen.unit.to_owned(), reason.to_owned());
+            }
+            Applied::Held { reason, new } => {
+                if new {
+                    self.holds.get_or_create(&label).inc();
+                }
+                if !was_held {
+                    self.held.get_or_create(&label).inc();
+                }
+                status.held = Some(reason.to_owned());
+                health.held.insert(seen.unit.to_owned(), reason.to_owned());
+                return;
             }
             Applied::Updated | Applied::Unchanged => {
-                let now = SystemTime::now()
+                let secs = now
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .unwrap_or_default();
                 self.last_success
                     .get_or_create(&label)
-                    .set(now.as_secs_f64());
-                health.failing.remove(resource);
+                    .set(secs.as_secs_f64());
+                status.last_success = Some(rfc3339(now));
+                status.last_error = None;
+                health.failing.remove(seen.unit);
             }
+        }
+        if was_held {
+            self.held.get_or_create(&label).dec();
         }
     }
 
@@ -173,9 +271,16 @@ impl Metrics {
             .insert(resource.to_owned(), reason.to_owned());
     }
 
-    /// Forgets resources that are no longer configured.
+    /// Forgets units of resources that are no longer configured.
     pub fn retain(&self, resources: &[String]) {
-        self.lock().failing.retain(|r, _| resources.contains(r));
+        let keep = |unit: &String| {
+            let resource = unit.split_once('[').map_or(unit.as_str(), |(r, _)| r);
+            resources.iter().any(|r| r == resource)
+        };
+        let mut h = self.lock();
+        h.failing.retain(|u, _| keep(u));
+        h.held.retain(|u, _| keep(u));
+        h.units.retain(|u, _| keep(u));
     }
 
     pub fn store(&self, state: Result<(), String>) {
@@ -185,6 +290,7 @@ impl Metrics {
 
     pub fn revision(&self, revision: i64) {
         self.revision.set(revision);
+        self.lock().revision = revision;
     }
 
     pub fn latency(&self, d: Duration) {
@@ -197,23 +303,53 @@ impl Metrics {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Healthy when the store answers and every resource's last apply succeeded.
-    fn health(&self) -> Result<(), String> {
+    /// Healthy when the store answers and every unit's last apply succeeded; either way the
+    /// text also names every unit the shrink guard holds (a hold is the guard working, not a
+    /// failure: it is 200, and `confd_shrink_held` is there to alert on).
+    fn health(&self) -> (bool, String) {
         let h = self.lock();
+        let mut lines: Vec<String> = Vec::new();
         match &h.store {
-            None => return Err("no snapshot of the store yet".into()),
-            Some(Err(e)) => return Err(format!("store not connected: {e}")),
+            None => lines.push("no snapshot of the store yet".into()),
+            Some(Err(e)) => lines.push(format!("store not connected: {e}")),
             Some(Ok(())) => {}
         }
-        if h.failing.is_empty() {
-            return Ok(());
+        lines.extend(
+            h.failing
+                .iter()
+                .map(|(unit, e)| format!("{unit}: last apply failed: {e}")),
+        );
+        let healthy = lines.is_empty();
+        if healthy {
+            lines.push("ok".into());
         }
-        let failing: Vec<String> = h
-            .failing
-            .iter()
-            .map(|(resource, e)| format!("{resource}: last apply failed: {e}"))
-            .collect();
-        Err(failing.join("; "))
+        lines.extend(h.held.iter().map(|(unit, why)| format!("{unit}: {why}")));
+        // One line per problem; a reason never spans lines.
+        let text: Vec<String> = lines.iter().map(|l| l.replace('\n', " ")).collect();
+        (healthy, text.join("\n") + "\n")
+    }
+
+    /// The `/status` view: every unit the daemon has applied, held or failed.
+    pub fn status(&self) -> Status {
+        let h = self.lock();
+        let mut units: BTreeMap<String, UnitStatus> = h.units.clone();
+        for (unit, reason) in &h.failing {
+            let s = units.entry(unit.clone()).or_default();
+            s.unit = unit.clone();
+            if s.result.is_empty() {
+                s.result = "cannot run".into();
+            }
+            s.last_error = Some(reason.clone());
+        }
+        Status {
+            store: match &h.store {
+                None => "no snapshot yet".into(),
+                Some(Ok(())) => "connected".into(),
+                Some(Err(e)) => format!("not connected: {e}"),
+            },
+            revision: h.revision,
+            units: units.into_values().collect(),
+        }
     }
 
     fn encode(&self) -> String {
@@ -225,6 +361,11 @@ impl Metrics {
     }
 }
 
+/// `t` as RFC 3339 in UTC, to the second.
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
 fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
     registry.register(name, help, metric.clone());
     metric
@@ -234,7 +375,7 @@ fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str
 pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    tracing::info!(addr = %bound, "serving /metrics and /healthz");
+    tracing::info!(addr = %bound, "serving /metrics, /healthz and /status");
     tokio::spawn(async move {
         loop {
             let stream = match listener.accept().await {
@@ -270,17 +411,18 @@ fn respond(req: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Response<
             metrics.encode(),
         ),
         "/healthz" => match metrics.health() {
-            Ok(()) => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
-            Err(reason) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain",
-                format!("{}\n", reason.replace('\n', " ")),
-            ),
+            (true, text) => (StatusCode::OK, "text/plain", text),
+            (false, text) => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", text),
         },
+        "/status" => (
+            StatusCode::OK,
+            "application/json",
+            serde_json::to_string_pretty(&metrics.status()).unwrap_or_default() + "\n",
+        ),
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",
-            "not found: try /metrics or /healthz\n".to_owned(),
+            "not found: try /metrics, /healthz or /status\n".to_owned(),
         ),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::apply::{self, ApplyError, Plan, Swapped, Target, Write};
 use crate::command::{self, CommandError};
-use crate::config::{Config, Resource};
+use crate::config::{Config, Resource, ShrinkGuard};
 use crate::keypath;
 use crate::render::{KeySpace, Pattern, RenderError, Template};
 use crate::store::Snapshot;
@@ -51,6 +51,34 @@ pub struct Prepared {
     /// What each unit's last render left out, so a value is logged when it appears or changes,
     /// not on every render (a flood of large bad values would otherwise fill the log).
     dropped: std::sync::Mutex<BTreeMap<UnitId, BTreeSet<String>>>,
+    /// The shrink guard's memory: servers per service as last applied, and holds in progress.
+    guard: std::sync::Mutex<BTreeMap<UnitId, GuardState>>,
+    /// Dests whose leftovers of earlier runs were looked for (see [`recover`]).
+    recovered: std::sync::Mutex<BTreeSet<PathBuf>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct GuardState {
+    /// Servers per `hostports` glob in the file as last applied.
+    applied: BTreeMap<String, usize>,
+    /// What the render now being applied has; becomes `applied` when it is in place.
+    pending: Option<BTreeMap<String, usize>>,
+    /// When the shrink now held was first seen.
+    held_since: Option<std::time::Instant>,
+}
+
+/// A render the shrink guard holds back.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "held by the shrink guard ({detail}): applied after {hold_secs} s if the view still says so"
+)]
+pub struct Held {
+    pub detail: String,
+    pub hold_secs: u64,
+    /// When the hold ends.
+    pub until: std::time::Instant,
+    /// The hold started with this render.
+    pub new: bool,
 }
 
 /// A resource left out of the configuration, and why.
@@ -116,6 +144,82 @@ impl Prepared {
             by_name,
             unusable,
             dropped: std::sync::Mutex::default(),
+            guard: std::sync::Mutex::default(),
+            recovered: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Keeps what `old` learned of the units both share (values already logged, servers as
+    /// last applied, holds in progress) across a reconfiguration.
+    pub fn carry_over(&self, old: &Prepared) {
+        if let (Ok(mut mine), Ok(theirs)) = (self.dropped.lock(), old.dropped.lock()) {
+            mine.extend(
+                theirs
+                    .iter()
+                    .filter(|(u, _)| self.contains(u))
+                    .map(|(u, d)| (u.clone(), d.clone())),
+            );
+        }
+        if let (Ok(mut mine), Ok(theirs)) = (self.recovered.lock(), old.recovered.lock()) {
+            mine.extend(theirs.iter().cloned());
+        }
+        if let (Ok(mut mine), Ok(theirs)) = (self.guard.lock(), old.guard.lock()) {
+            mine.extend(
+                theirs
+                    .iter()
+                    .filter(|(u, _)| self.contains(u))
+                    .map(|(u, g)| (u.clone(), g.clone())),
+            );
+        }
+    }
+
+    /// The shrink guard: Err while a render drops too many of a service's servers and its
+    /// hold has not ended.
+    fn guard(
+        &self,
+        u: &UnitId,
+        policy: &ShrinkGuard,
+        servers: &BTreeMap<String, usize>,
+    ) -> Result<(), Held> {
+        let now = std::time::Instant::now();
+        let mut all = self.guard.lock().unwrap_or_else(|p| p.into_inner());
+        let state = all.entry(u.clone()).or_default();
+        let shrinks = shrinking(policy, &state.applied, servers);
+        if shrinks.is_empty() {
+            if state.held_since.take().is_some() {
+                tracing::info!(resource = %u, "the shrink it held recovered: nothing to apply for it");
+            }
+            state.pending = Some(servers.clone());
+            return Ok(());
+        }
+        let detail = shrinks.join("; ");
+        let new = state.held_since.is_none();
+        let since = *state.held_since.get_or_insert(now);
+        if now >= since + policy.hold {
+            tracing::warn!(resource = %u, hold_secs = policy.hold.as_secs(), "the view still says so after the hold: applying the shrink ({detail})");
+            state.held_since = None;
+            state.pending = Some(servers.clone());
+            return Ok(());
+        }
+        let held = Held {
+            detail,
+            hold_secs: policy.hold.as_secs(),
+            until: since + policy.hold,
+            new,
+        };
+        if new {
+            tracing::warn!(resource = %u, "{held}");
+        }
+        Err(held)
+    }
+
+    /// A unit's render is in place: its servers are the guard's new baseline.
+    fn guard_applied(&self, u: &UnitId) {
+        let mut all = self.guard.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(state) = all.get_mut(u) {
+            if let Some(servers) = state.pending.take() {
+                state.applied = servers;
+            }
         }
     }
 
@@ -193,6 +297,25 @@ impl Prepared {
     }
 }
 
+/// The services a render would shrink too far, as "glob: before -> after servers". Dropping a
+/// single server (the agent's normal deregistration) never counts.
+fn shrinking(
+    policy: &ShrinkGuard,
+    before: &BTreeMap<String, usize>,
+    now: &BTreeMap<String, usize>,
+) -> Vec<String> {
+    before
+        .iter()
+        .filter_map(|(glob, &b)| {
+            let a = now.get(glob).copied().unwrap_or(0);
+            let removed = b.saturating_sub(a);
+            let too_many = removed as f64 > policy.max_shrink * b as f64;
+            (removed > 1 && (too_many || a < policy.min_servers))
+                .then(|| format!("{glob}: {b} -> {a} servers"))
+        })
+        .collect()
+}
+
 /// The directory of `key` that a fan-out pattern of `segments` path segments names, when the key
 /// lies below it, the directory matches, and its base name is a safe file name.
 fn dir_of(key: &str, pattern: &Pattern, segments: usize) -> Option<String> {
@@ -237,6 +360,8 @@ pub enum ResourceError {
     Render(#[from] RenderError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Held(#[from] Held),
 }
 
 /// What became of one unit in a pass.
@@ -244,8 +369,17 @@ pub enum ResourceError {
 pub struct Report {
     pub unit: UnitId,
     pub result: Result<Outcome, ResourceError>,
-    /// Values the render left out (already logged by key).
+    /// What its render read and left out.
+    pub rendering: Rendering,
+    /// Its dest file.
+    pub dest: Option<PathBuf>,
+}
+
+/// What a render read and left out (each left-out value is already logged by key).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Rendering {
     pub dropped: usize,
+    pub keys_read: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,9 +398,9 @@ pub fn never() -> Stop {
 
 /// Renders one unit and compares it with its dest: what `--noop` prints and what the real run
 /// installs.
-pub fn plan(p: &Prepared, u: &UnitId, snap: &Snapshot) -> Result<(Plan, usize), ResourceError> {
+pub fn plan(p: &Prepared, u: &UnitId, snap: &Snapshot) -> Result<(Plan, Rendering), ResourceError> {
     let Some((res, template)) = p.get(u) else {
-        return Ok((Plan::Unchanged, 0));
+        return Ok((Plan::Unchanged, Rendering::default()));
     };
     let (kvs, within) = snap.keys_for(&res.prefix, &res.keys);
     let rendered = match &u.part {
@@ -279,8 +413,12 @@ pub fn plan(p: &Prepared, u: &UnitId, snap: &Snapshot) -> Result<(Plan, usize), 
                 .take_while(|(k, _)| k.starts_with(under.as_str()))
                 .any(|(k, _)| visible(k));
             if !has_keys {
+                if let Some(policy) = &res.shrink {
+                    p.guard(u, policy, &BTreeMap::new())?;
+                }
                 // Its last key is gone: so is its file.
-                return Ok((apply::plan_removal(&target(res, Some(dir)))?, 0));
+                let plan = apply::plan_removal(&target(res, Some(dir)))?;
+                return Ok((plan, Rendering::default()));
             }
             let base = keypath::base(dir);
             let vars = [("dir", base.as_str()), ("path", dir.as_str())];
@@ -293,8 +431,15 @@ pub fn plan(p: &Prepared, u: &UnitId, snap: &Snapshot) -> Result<(Plan, usize), 
             Some(dir) => tracing::error!(resource = %res.name, dir = %dir, "{msg}"),
         }
     }
+    if let Some(policy) = &res.shrink {
+        p.guard(u, policy, &rendered.servers)?;
+    }
     let plan = apply::plan(&target(res, u.part.as_deref()), rendered.text)?;
-    Ok((plan, rendered.dropped.len()))
+    let rendering = Rendering {
+        dropped: rendered.dropped.len(),
+        keys_read: rendered.keys_read,
+    };
+    Ok((plan, rendering))
 }
 
 /// Undoes swaps an earlier run never committed and removes its stage files (see `apply`), for
@@ -309,6 +454,22 @@ pub fn recover(p: &Prepared, snap: &Snapshot) {
         })
         .collect();
     apply::recover(dests.iter().map(PathBuf::as_path));
+    if let Ok(mut seen) = p.recovered.lock() {
+        seen.extend(dests);
+    }
+}
+
+/// Recovers a dest the start-up recovery did not know of (a service that appeared since),
+/// before it is first planned: its debris from earlier runs goes before anything is staged.
+fn recover_new(p: &Prepared, dest: &Path) {
+    let new = p
+        .recovered
+        .lock()
+        .map(|mut seen| seen.insert(dest.to_owned()))
+        .unwrap_or(false);
+    if new {
+        apply::recover([dest]);
+    }
 }
 
 /// The pass, off the runtime thread.
@@ -341,39 +502,71 @@ pub fn apply_batch(
     let run = |cmd: &str| rt.block_on(command::run(cmd, p.cfg.command_timeout));
     let mut reports = Vec::new();
     let mut together: Vec<(Option<&str>, Planned)> = Vec::new();
+    let mut diffs: BTreeMap<usize, String> = BTreeMap::new();
     for u in units {
         if *stop.borrow() {
             break;
         }
         let Some((res, _)) = p.get(u) else { continue };
-        let (result, dropped) = match plan(p, u, snap) {
-            Ok((Plan::Write(w), dropped)) => match check_of(&p.cfg, res) {
-                Check::OfStage => (install(&p.cfg, res, w, &run).map_err(Into::into), dropped),
-                Check::Together(cmd) => {
-                    let trial = (reports.len(), w);
-                    match together.iter_mut().find(|(c, _)| *c == cmd) {
-                        Some((_, group)) => group.push(trial),
-                        None => together.push((cmd, vec![trial])),
+        let dest = target(res, u.part.as_deref()).dest;
+        recover_new(p, &dest);
+        let (result, rendering) = match plan(p, u, snap) {
+            Ok((Plan::Write(w), rendering)) => {
+                diffs.insert(reports.len(), capped(w.diff()));
+                match check_of(&p.cfg, res) {
+                    Check::OfStage => {
+                        (install(&p.cfg, res, w, &run).map_err(Into::into), rendering)
                     }
-                    // Settled below, with the others this check (or none) covers.
-                    (Ok(Outcome::Installed), dropped)
+                    Check::Together(cmd) => {
+                        let trial = (reports.len(), w);
+                        match together.iter_mut().find(|(c, _)| *c == cmd) {
+                            Some((_, group)) => group.push(trial),
+                            None => together.push((cmd, vec![trial])),
+                        }
+                        // Settled below, with the others this check (or none) covers.
+                        (Ok(Outcome::Installed), rendering)
+                    }
                 }
-            },
-            Ok((Plan::Unchanged, dropped)) => (Ok(Outcome::Unchanged), dropped),
-            Err(e) => (Err(e), 0),
+            }
+            Ok((Plan::Unchanged, rendering)) => (Ok(Outcome::Unchanged), rendering),
+            Err(e) => (Err(e), Rendering::default()),
         };
         reports.push(Report {
             unit: u.clone(),
             result,
-            dropped,
+            rendering,
+            dest: Some(dest),
         });
     }
     for (cmd, writes) in together {
         settle(p, cmd, writes, &mut reports, &run);
     }
+    for r in &reports {
+        if matches!(
+            r.result,
+            Ok(_) | Err(ResourceError::Apply(ApplyError::Reload(_)))
+        ) {
+            p.guard_applied(&r.unit);
+        }
+    }
     record_owned(p, &reports);
-    reload(p, snap, &mut reports, &run);
+    reload(p, snap, &mut reports, &diffs, &run);
     reports
+}
+
+/// How much of a diff an "updated" log line carries.
+const LOGGED_DIFF: usize = 4096;
+
+/// A diff cut to LOGGED_DIFF bytes, with the size of the rest.
+fn capped(diff: String) -> String {
+    if diff.len() <= LOGGED_DIFF {
+        return diff;
+    }
+    let mut cut = LOGGED_DIFF;
+    while !diff.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} bytes more)", &diff[..cut], diff.len() - cut)
 }
 
 /// Writes `writes` together under `cmd` (see [`check_together`]) into their reports. A removal
@@ -469,6 +662,7 @@ fn reload(
     p: &Prepared,
     snap: &Snapshot,
     reports: &mut [Report],
+    diffs: &BTreeMap<usize, String>,
     run: &impl Fn(&str) -> Result<(), CommandError>,
 ) {
     let mut reloads: Vec<(&str, Vec<usize>)> = Vec::new();
@@ -483,9 +677,13 @@ fn reload(
                 apply::reload_owed(&dest)
             }
             Ok(Outcome::Installed) => {
-                tracing::info!(dest = %dest.display(), revision = snap.revision, "updated");
+                // The diff is one escaped field: a value in it cannot start a log line of its own.
+                let diff = diffs.get(&i).map_or("", String::as_str);
+                tracing::info!(dest = %dest.display(), revision = snap.revision, diff = ?diff, "updated");
                 true
             }
+            // Logged when the hold started.
+            Err(ResourceError::Held(_)) => false,
             Err(e) => {
                 tracing::error!(resource = %res.name, "{e}");
                 false

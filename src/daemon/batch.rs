@@ -116,6 +116,11 @@ impl Retries {
         wait
     }
 
+    /// Tries `unit` again at `at` (the end of a shrink hold), without counting a failure.
+    pub fn at(&mut self, unit: &UnitId, at: Instant) {
+        self.failed.insert(unit.clone(), (0, at));
+    }
+
     pub fn succeeded(&mut self, unit: &UnitId) {
         self.failed.remove(unit);
     }

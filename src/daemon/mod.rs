@@ -199,11 +199,18 @@ impl Daemon {
     }
 
     fn record(&mut self, report: &Report, now: Instant) {
-        let name = &report.unit.resource;
         let reason;
         let applied = match &report.result {
             Ok(pipeline::Outcome::Installed) => Applied::Updated,
             Ok(pipeline::Outcome::Unchanged) => Applied::Unchanged,
+            Err(ResourceError::Held(held)) => {
+                reason = held.to_string();
+                self.retries.at(&report.unit, Instant::from_std(held.until));
+                Applied::Held {
+                    reason: &reason,
+                    new: held.new,
+                }
+            }
             Err(e) => {
                 reason = e.to_string();
                 Applied::Failed {
@@ -216,10 +223,20 @@ impl Daemon {
                 }
             }
         };
-        self.metrics.record(name, applied, report.dropped);
+        let unit = report.unit.to_string();
+        let revision = self.view.as_ref().map_or(0, |v| v.revision);
+        let seen = metrics::Seen {
+            unit: &unit,
+            resource: &report.unit.resource,
+            dest: report.dest.as_deref(),
+            keys_read: report.rendering.keys_read,
+            dropped: report.rendering.dropped,
+            revision,
+        };
+        self.metrics.record(seen, applied);
         if report.result.is_ok() {
             self.retries.succeeded(&report.unit);
-        } else {
+        } else if !matches!(report.result, Err(ResourceError::Held(_))) {
             let wait = self.retries.failed(&report.unit, now);
             tracing::warn!(resource = %report.unit, retry_in = ?wait, "will retry");
         }
@@ -267,6 +284,7 @@ impl Daemon {
         }
         self.retries.retain(|u| p.contains(u));
         self.batch.retain(|u| p.contains(u));
+        p.carry_over(&self.p);
         self.p = Arc::new(p);
         if restart_store {
             self.view = None;

@@ -21,6 +21,11 @@ pub struct KeySpace {
     kvs: Arc<BTreeMap<String, String>>,
     within: Vec<String>,
     dropped: Mutex<Vec<String>>,
+    /// How many servers each `hostports(glob)` call of the render returned, by glob: the
+    /// "servers of a service" the shrink guard compares.
+    servers: Mutex<BTreeMap<String, usize>>,
+    /// Keys the render's functions read (each key once per call that read it).
+    read: std::sync::atomic::AtomicUsize,
 }
 
 impl Object for KeySpace {}
@@ -99,6 +104,8 @@ impl KeySpace {
             kvs,
             within: prefixes,
             dropped: Mutex::default(),
+            servers: Mutex::default(),
+            read: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -107,7 +114,26 @@ impl KeySpace {
     }
 
     fn lookup(&self, key: &str) -> Option<&String> {
-        self.kvs.get(key).filter(|_| self.visible(key))
+        let found = self.kvs.get(key).filter(|_| self.visible(key));
+        self.count(usize::from(found.is_some()));
+        found
+    }
+
+    fn count(&self, n: usize) {
+        self.read.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many keys the render read.
+    pub fn keys_read(&self) -> usize {
+        self.read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Servers per `hostports` glob, as the render found them.
+    pub fn take_servers(&self) -> BTreeMap<String, usize> {
+        self.servers
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
     }
 
     fn under<'a>(&'a self, prefix: &str) -> impl Iterator<Item = (&'a String, &'a String)> + 'a {
@@ -137,10 +163,12 @@ impl KeySpace {
     /// Pairs whose key matches a Go `path.Match` pattern, sorted by key (confd's `gets`).
     fn glob(&self, pattern: &str) -> Result<Vec<(&String, &String)>, Error> {
         let pat = Pattern::new(pattern).map_err(|e| invalid(e.to_string()))?;
-        Ok(self
+        let found: Vec<_> = self
             .under(&pat.literal_prefix)
             .filter(|(k, _)| pat.matches(k))
-            .collect())
+            .collect();
+        self.count(found.len());
+        Ok(found)
     }
 
     fn getv(&self, key: &str, default: Option<String>) -> Result<String, Error> {
@@ -218,6 +246,9 @@ impl KeySpace {
         }
         out.sort_unstable();
         out.dedup();
+        if let Ok(mut servers) = self.servers.lock() {
+            servers.insert(pattern.to_owned(), out.len());
+        }
         Ok(out.into_iter().map(Value::from).collect())
     }
 }

@@ -48,11 +48,14 @@ impl Syntax {
     }
 }
 
-/// A rendered file, and the values it left out (each message names its key).
+/// A rendered file, the values it left out (each message names its key), the servers each
+/// `hostports` glob found, and how many keys it read.
 #[derive(Debug)]
 pub struct Rendered {
     pub text: String,
     pub dropped: Vec<String>,
+    pub servers: std::collections::BTreeMap<String, usize>,
+    pub keys_read: usize,
 }
 
 /// A template parsed once, with its own environment (Go templates will want their own
@@ -121,6 +124,8 @@ impl Template {
         Ok(Rendered {
             text,
             dropped: keys.take_dropped(),
+            servers: keys.take_servers(),
+            keys_read: keys.keys_read(),
         })
     }
 }

@@ -1,0 +1,217 @@
+//! Safety rails against a real etcd: the shrink guard holds a mass deregistration, the status
+//! view says what the daemon did, and each update's diff is logged as one escaped field.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use support::*;
+
+const SOON: Duration = Duration::from_secs(10);
+
+/// A daemon rendering the shipped template from `etcd` into `<tmp>/upstreams.conf` with the
+/// shrink guard set by `guard`, serving /status on a free port.
+struct Guarded {
+    confdir: Confdir,
+    dest: PathBuf,
+    port: u16,
+    daemon: Daemon,
+    _tmp: tempfile::TempDir,
+}
+
+impl Guarded {
+    fn start(etcd: &Etcd, guard: &str) -> Guarded {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dest = tmp.path().join("upstreams.conf");
+        let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
+        confdir.resource("nginx.toml", &upstreams_resource(&dest, guard));
+        let port = free_port();
+        let daemon = confdir.daemon(&["--metrics-addr", &format!("127.0.0.1:{port}")]);
+        Guarded {
+            confdir,
+            dest,
+            port,
+            daemon,
+            _tmp: tmp,
+        }
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.dest).unwrap_or_default()
+    }
+
+    fn servers(&self) -> usize {
+        self.text().matches("server 10.").count()
+    }
+
+    fn wait_servers(&self, n: usize) {
+        wait_for(&format!("{n} servers in the file"), SOON, || {
+            (self.servers() == n).then_some(())
+        });
+    }
+
+    fn wait_status(&self, what: &str, needle: &str) -> String {
+        wait_for(what, SOON, || {
+            http_get(self.port, "/status")
+                .map(|(_, body)| body)
+                .filter(|b| b.contains(needle))
+        })
+    }
+}
+
+fn register(etcd: &Etcd, hosts: std::ops::RangeInclusive<u32>) {
+    for i in hosts {
+        etcd.put(&format!("/s_PRE/10.0.0.{i}-80"), &format!("10.0.0.{i}:80"));
+    }
+}
+
+#[test]
+fn a_mass_deregistration_is_held_then_applied_when_the_view_still_says_so() {
+    let etcd = Etcd::start();
+    register(&etcd, 1..=10);
+    let g = Guarded::start(
+        &etcd,
+        "max_shrink = \"50%\"\nmin_servers = 1\nshrink_hold = 3\n",
+    );
+    g.wait_servers(10);
+
+    etcd.ctl(&["del", "--prefix", "/s_PRE/"]);
+    let status = g.wait_status("the shrink to be held", "\"result\": \"held\"");
+    assert!(status.contains("/s_PRE/*: 10 -> 0 servers"), "{status}");
+    assert_eq!(g.servers(), 10, "nothing applied during the hold");
+    let (code, health) = http_get(g.port, "/healthz").expect("healthz");
+    assert_eq!(code, 200, "a hold is the guard working: {health}");
+    assert!(health.contains("held by the shrink guard"), "{health}");
+    let (_, metrics) = http_get(g.port, "/metrics").expect("metrics");
+    assert!(
+        metrics.contains("confd_shrink_held{resource=") && metrics.contains("} 1"),
+        "{metrics}"
+    );
+    let table = std::process::Command::new(BIN)
+        .args(["status", "--metrics-addr", &format!("127.0.0.1:{}", g.port)])
+        .output()
+        .expect("confd-rs status");
+    assert!(table.status.success(), "{}", stderr(&table));
+    assert!(
+        stdout(&table).contains("held") && stdout(&table).contains("10 -> 0 servers"),
+        "{}",
+        stdout(&table)
+    );
+
+    // The hold ends and etcd still says the service is gone: applied.
+    g.wait_servers(0);
+    let log = g.daemon.log();
+    assert!(log.contains("applying the shrink"), "{log}");
+    // The update's diff is in the log, as one escaped field: no line of its own.
+    assert!(log.contains("-    server 10.0.0.1:80;"), "{log}");
+    assert!(!log.lines().any(|l| l.starts_with("-    server")), "{log}");
+    drop(g.confdir);
+}
+
+#[test]
+fn a_recovery_inside_the_hold_changes_nothing_and_one_deregistration_is_never_held() {
+    let etcd = Etcd::start();
+    register(&etcd, 1..=10);
+    let g = Guarded::start(
+        &etcd,
+        "max_shrink = \"50%\"\nmin_servers = 1\nshrink_hold = 60\n",
+    );
+    g.wait_servers(10);
+
+    // The registration agent's normal deregistration: one at a time, applied at once.
+    etcd.ctl(&["del", "/s_PRE/10.0.0.10-80"]);
+    g.wait_servers(9);
+
+    let before = std::fs::metadata(&g.dest)
+        .expect("dest")
+        .modified()
+        .expect("mtime");
+    etcd.ctl(&["del", "--prefix", "/s_PRE/"]);
+    g.wait_status("the shrink to be held", "\"result\": \"held\"");
+    register(&etcd, 1..=9);
+    g.wait_status(
+        "the hold to end with the recovery",
+        "\"result\": \"unchanged\"",
+    );
+    assert_eq!(g.servers(), 9);
+    let after = std::fs::metadata(&g.dest)
+        .expect("dest")
+        .modified()
+        .expect("mtime");
+    assert_eq!(before, after, "the file was never rewritten");
+    let status = http_get(g.port, "/status").expect("status").1;
+    for field in [
+        "\"dest\":",
+        "\"keys_read\":",
+        "\"revision\":",
+        "\"last_success\":",
+    ] {
+        assert!(status.contains(field), "{field} in {status}");
+    }
+}
+
+#[test]
+fn shrink_guard_settings_are_checked() {
+    let confdir = Confdir::new("backend = \"file\"\n");
+    let keys = confdir.path().join("keys.yaml");
+    std::fs::write(&keys, "a: \"1\"\n").expect("keys");
+    let dest = confdir.path().join("out");
+    for (bad, needle) in [
+        (
+            "max_shrink = \"half\"",
+            "template.max_shrink \"half\": expected a percentage",
+        ),
+        (
+            "max_shrink = \"150%\"",
+            "expected a percentage from 0% to 100%",
+        ),
+        (
+            "min_servers = 1\nshrink_hold = 0",
+            "template.shrink_hold: must be greater than 0",
+        ),
+        (
+            "shrink_hold = 5",
+            "shrink_hold is set without max_shrink or min_servers",
+        ),
+    ] {
+        confdir.resource("r.toml", &upstreams_resource(&dest, &format!("{bad}\n")));
+        let out = confdir.run(&["--onetime", "--file", keys.to_str().expect("utf8")]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{bad}: {}", stderr(&out));
+        assert!(!dest.exists());
+    }
+}
+
+#[test]
+fn stage_debris_of_a_service_that_appears_later_is_removed_before_it_is_staged() {
+    let etcd = Etcd::start();
+    etcd.put("/a_PRE/10.0.0.1-80", "10.0.0.1:80");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
+    let fan_out = std::fs::read_to_string(
+        std::path::Path::new(REPO).join("templates/nginx-upstream.conf.tmpl"),
+    )
+    .expect("template");
+    confdir.template("nginx-upstream.conf.tmpl", &fan_out).resource(
+        "up.toml",
+        &format!(
+            "[template]\nsrc = \"nginx-upstream.conf.tmpl\"\ndest = \"{}/upstream-{{{{ dir }}}}.conf\"\nkeys = [\"/\"]\neach = \"/*\"\n",
+            tmp.path().display()
+        ),
+    );
+    let _d = confdir.daemon(&[]);
+    let a = tmp.path().join("upstream-a_PRE.conf");
+    wait_for("a_PRE's file", SOON, || a.exists().then_some(()));
+
+    // A stage file a killed run left for b_PRE, which did not exist when this daemon started.
+    let debris = tmp.path().join(".upstream-b_PRE.conf.Xy12Z9.stage");
+    std::fs::write(&debris, "half a file").expect("debris");
+    let operators = tmp.path().join(".upstream-b_PRE.conf.mine.stage");
+    std::fs::write(&operators, "not ours").expect("operator's file");
+    etcd.put("/b_PRE/10.0.0.2-80", "10.0.0.2:80");
+    let b = tmp.path().join("upstream-b_PRE.conf");
+    wait_for("b_PRE's file", SOON, || b.exists().then_some(()));
+    assert!(!debris.exists(), "the earlier run's stage file is gone");
+    assert!(operators.exists(), "a file not of confd-rs's naming stays");
+}
