@@ -47,6 +47,8 @@ pub enum ApplyError {
     },
     #[error("reload_cmd failed: {0}")]
     Reload(CommandError),
+    #[error("reload not confirmed: {0}; the previous files are back")]
+    Unconfirmed(crate::procs::Unconfirmed),
 }
 
 /// Where and how one rendered text is installed: a dest file with its wanted mode and owner
@@ -162,6 +164,14 @@ impl Write {
         self.text.is_none()
     }
 
+    /// What puts dest back as it was before this write (for a reload that is not confirmed).
+    pub fn undo(&self) -> Undo {
+        Undo {
+            target: self.target.clone(),
+            previous: self.previous.clone(),
+        }
+    }
+
     /// Writes a stage file beside dest (same filesystem, so the swap is a rename), with its
     /// final mode and owner, flushed to disk.
     pub fn stage(self) -> Result<Staged, ApplyError> {
@@ -179,6 +189,37 @@ impl Write {
             None => None,
         };
         Ok(Staged { write: self, file })
+    }
+}
+
+/// A dest's previous bytes, mode and owner (or that it did not exist), to put back after it was
+/// replaced and committed.
+#[derive(Debug, Clone)]
+pub struct Undo {
+    target: Target,
+    previous: Option<Current>,
+}
+
+impl Undo {
+    pub fn dest(&self) -> &Path {
+        &self.target.dest
+    }
+
+    /// Puts the previous file back by rename (or removes a file that was new).
+    pub fn apply(self) -> Result<(), ApplyError> {
+        let dest = &self.target.dest;
+        let err = |error| ApplyError::Restore {
+            dest: dest.clone(),
+            error,
+        };
+        match self.previous {
+            Some(prev) => stage_file(dest, &prev.bytes, prev.meta, Sync::Now)
+                .and_then(|stage| install(stage, dest, Sync::Now))
+                .map_err(err),
+            None => remove_if_present(dest)
+                .and_then(|()| sync_dir(parent(dest)))
+                .map_err(err),
+        }
     }
 }
 

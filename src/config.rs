@@ -163,6 +163,9 @@ pub struct Resource {
     pub gid: Option<u32>,
     pub check_cmd: Option<String>,
     pub reload_cmd: Option<String>,
+    /// The pid file of the reloaded server's master: a reload counts only once it starts new
+    /// workers (see `procs`).
+    pub reload_pidfile: Option<PathBuf>,
     pub keep_stage_file: bool,
     /// Fan-out: one dest per directory (as the template sees keys) matching this Go
     /// `path.Match` pattern; `dest` names the directory's base name as `{{ dir }}`.
@@ -271,6 +274,8 @@ struct TemplateToml {
     each: Option<String>,
     /// confd-rs: "go", "jinja" or "auto".
     syntax: Option<SyntaxKey>,
+    /// confd-rs: confirm each reload by the new workers of the master this file names.
+    reload_pidfile: Option<PathBuf>,
     /// confd-rs shrink guard: "50%".
     max_shrink: Option<String>,
     min_servers: Option<usize>,
@@ -805,6 +810,7 @@ fn load_resource(
         gid: t.gid,
         check_cmd: t.check_cmd.filter(|c| !c.trim().is_empty()),
         reload_cmd: t.reload_cmd.filter(|c| !c.trim().is_empty()),
+        reload_pidfile: t.reload_pidfile,
         keep_stage_file: t.keep_stage_file.unwrap_or(defaults.keep_stage_file),
         each: t.each,
         syntax,

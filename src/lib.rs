@@ -22,6 +22,7 @@ pub mod store;
 mod command;
 mod event;
 mod fswatch;
+mod procs;
 mod signals;
 
 use error::Error;

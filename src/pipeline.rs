@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-use crate::apply::{self, ApplyError, Plan, Swapped, Target, Write};
+use crate::apply::{self, ApplyError, Plan, Swapped, Target, Undo, Write};
 use crate::command::{self, CommandError};
 use crate::config::{Config, Resource, ShrinkGuard};
 use crate::keypath;
@@ -503,6 +503,7 @@ pub fn apply_batch(
     let mut reports = Vec::new();
     let mut together: Vec<(Option<&str>, Planned)> = Vec::new();
     let mut diffs: BTreeMap<usize, String> = BTreeMap::new();
+    let mut undos: BTreeMap<usize, Undo> = BTreeMap::new();
     for u in units {
         if *stop.borrow() {
             break;
@@ -513,6 +514,9 @@ pub fn apply_batch(
         let (result, rendering) = match plan(p, u, snap) {
             Ok((Plan::Write(w), rendering)) => {
                 diffs.insert(reports.len(), capped(w.diff()));
+                if res.reload_pidfile.is_some() {
+                    undos.insert(reports.len(), w.undo());
+                }
                 match check_of(&p.cfg, res) {
                     Check::OfStage => {
                         (install(&p.cfg, res, w, &run).map_err(Into::into), rendering)
@@ -550,7 +554,7 @@ pub fn apply_batch(
         }
     }
     record_owned(p, &reports);
-    reload(p, snap, &mut reports, &diffs, &run);
+    reload(p, snap, &mut reports, &diffs, undos, &run);
     reports
 }
 
@@ -663,6 +667,7 @@ fn reload(
     snap: &Snapshot,
     reports: &mut [Report],
     diffs: &BTreeMap<usize, String>,
+    mut undos: BTreeMap<usize, Undo>,
     run: &impl Fn(&str) -> Result<(), CommandError>,
 ) {
     let mut reloads: Vec<(&str, Vec<usize>)> = Vec::new();
@@ -701,10 +706,14 @@ fn reload(
         }
     }
     for (cmd, group) in reloads {
-        let result = run(cmd);
+        let pidfile = group.iter().find_map(|i| {
+            let (res, _) = p.get(&reports[*i].unit)?;
+            res.reload_pidfile.clone()
+        });
+        let result = reload_confirmed(cmd, pidfile.as_deref(), &group, &mut undos, run);
         match &result {
-            Ok(()) => tracing::info!(cmd, "reloaded"),
-            Err(e) => tracing::error!("reload_cmd failed: {e}"),
+            Ok(()) => tracing::info!(cmd, confirmed = pidfile.is_some(), "reloaded"),
+            Err(e) => tracing::error!("{e}"),
         }
         for i in group {
             let unit = &reports[i].unit;
@@ -713,8 +722,58 @@ fn reload(
             };
             owe(&target(res, unit.part.as_deref()).dest, result.is_err());
             if let Err(e) = &result {
-                reports[i].result = Err(ApplyError::Reload(e.clone()).into());
+                reports[i].result = Err(ApplyError::from(e.clone()).into());
             }
+        }
+    }
+}
+
+/// Runs a reload_cmd; with a pid file, waits for the server's master to start new workers,
+/// and when it does not, puts the group's previous files back and reloads again.
+fn reload_confirmed(
+    cmd: &str,
+    pidfile: Option<&Path>,
+    group: &[usize],
+    undos: &mut BTreeMap<usize, Undo>,
+    run: &impl Fn(&str) -> Result<(), CommandError>,
+) -> Result<(), ReloadFailure> {
+    let before = pidfile.map(crate::procs::before);
+    run(cmd).map_err(ReloadFailure::Command)?;
+    let Some(why) = before.and_then(|b| b.confirm(crate::procs::CONFIRM_TIMEOUT).err()) else {
+        return Ok(());
+    };
+    tracing::error!(
+        cmd,
+        "reload not confirmed: {why}: putting the previous files back"
+    );
+    for i in group {
+        if let Some(undo) = undos.remove(i) {
+            let dest = undo.dest().display().to_string();
+            if let Err(e) = undo.apply() {
+                tracing::error!(dest, "{e}");
+            }
+        }
+    }
+    if let Err(e) = run(cmd) {
+        tracing::error!("reload_cmd after putting the previous files back: {e}");
+    }
+    Err(ReloadFailure::Unconfirmed(why))
+}
+
+/// Why a reload failed, for every unit of its group.
+#[derive(Debug, Clone, thiserror::Error)]
+enum ReloadFailure {
+    #[error("reload_cmd failed: {0}")]
+    Command(CommandError),
+    #[error("reload not confirmed: {0}; the previous files are back")]
+    Unconfirmed(crate::procs::Unconfirmed),
+}
+
+impl From<ReloadFailure> for ApplyError {
+    fn from(f: ReloadFailure) -> ApplyError {
+        match f {
+            ReloadFailure::Command(e) => ApplyError::Reload(e),
+            ReloadFailure::Unconfirmed(e) => ApplyError::Unconfirmed(e),
         }
     }
 }

@@ -215,3 +215,65 @@ fn stage_debris_of_a_service_that_appears_later_is_removed_before_it_is_staged()
     assert!(!debris.exists(), "the earlier run's stage file is gone");
     assert!(operators.exists(), "a file not of confd-rs's naming stays");
 }
+
+#[test]
+fn a_reload_nginx_refuses_at_run_time_is_detected_and_the_previous_file_put_back() {
+    let etcd = Etcd::start();
+    etcd.put("/s_PRE/127.0.0.1-1", "127.0.0.1:1");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (prefix, port) = Nginx::configure(tmp.path());
+    std::fs::write(prefix.join("conf.d/upstreams.conf"), "").expect("empty upstreams");
+    let _nginx = Nginx::start(&prefix, port);
+    let dest = prefix.join("conf.d/upstreams.conf");
+    let (check, reload) = Nginx::commands(&prefix);
+    let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
+    // A config nginx -t accepts but a running nginx cannot load when the port is taken.
+    confdir
+        .template(
+            "t.tmpl",
+            "upstream s_PRE {\n{%- for a in hostports(\"/s_PRE/*\") %}\n    server {{ a }};\n{%- endfor %}\n}\n\
+             {%- if exists(\"/extra/listen\") %}\nserver { listen 127.0.0.1:{{ getv(\"/extra/listen\") }}; }\n{%- endif %}\n",
+        )
+        .resource(
+            "t.toml",
+            &format!(
+                "[template]\nsrc = \"t.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\ncheck_cmd = \"{check}\"\n\
+                 reload_cmd = \"{reload}\"\nreload_pidfile = \"{}\"\n",
+                dest.display(),
+                prefix.join("logs/nginx.pid").display()
+            ),
+        );
+    let status_port = free_port();
+    let d = confdir.daemon(&["--metrics-addr", &format!("127.0.0.1:{status_port}")]);
+    wait_for("a confirmed reload", SOON, || {
+        d.log().contains("confirmed=true").then_some(())
+    });
+    let good = std::fs::read_to_string(&dest).expect("dest");
+    assert!(good.contains("server 127.0.0.1:1;"), "{good}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("hold a port");
+    let taken_port = taken.local_addr().expect("addr").port();
+    etcd.put("/extra/listen", &taken_port.to_string());
+    let log = wait_for("the unconfirmed reload", Duration::from_secs(30), || {
+        let log = d.log();
+        log.contains("reload not confirmed").then_some(log)
+    });
+    assert!(log.contains("started no new workers"), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(&dest).expect("dest"),
+        good,
+        "the previous file is back byte for byte"
+    );
+    let errors = std::fs::read_to_string(prefix.join("logs/error.log")).unwrap_or_default();
+    assert!(
+        errors.contains("Address already in use"),
+        "nginx refused it: {errors}"
+    );
+    let status = wait_for("/status to say so", SOON, || {
+        http_get(status_port, "/status")
+            .map(|(_, b)| b)
+            .filter(|b| b.contains("reload not confirmed"))
+    });
+    assert!(status.contains("\"result\": \"failed\""), "{status}");
+    drop(taken);
+}

@@ -219,7 +219,10 @@ impl Daemon {
                         e,
                         ResourceError::Apply(ApplyError::Check { .. } | ApplyError::Restore { .. })
                     ),
-                    reload: matches!(e, ResourceError::Apply(ApplyError::Reload(_))),
+                    reload: matches!(
+                        e,
+                        ResourceError::Apply(ApplyError::Reload(_) | ApplyError::Unconfirmed(_))
+                    ),
                 }
             }
         };
