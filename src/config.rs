@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tracing_subscriber::filter::LevelFilter;
 
 use crate::cli::{Cli, LogFormat, PASSWORD_ENV};
-use crate::render::Syntax;
+use crate::render::{Syntax, ValueCheck};
 use crate::{keypath, logging};
 
 const DEFAULT_CONFDIR: &str = "/etc/confd";
@@ -175,6 +175,26 @@ pub struct Resource {
     pub syntax_from: &'static str,
     /// Holds renders that would drop too many of a service's servers (off unless set).
     pub shrink: Option<ShrinkGuard>,
+    /// What every printed value must be (nginx-safe for nginx config, see `nginx_config`).
+    pub value_check: ValueCheck,
+}
+
+/// Whether a resource writes nginx config, when it does not say (`value_check`): its dest is a
+/// `*.conf` under a directory named for nginx, or its check or reload command runs nginx.
+fn nginx_config(dest: &Path, check_cmd: Option<&str>, reload_cmd: Option<&str>) -> bool {
+    let conf_under_nginx = dest.extension().is_some_and(|e| e == "conf")
+        && dest
+            .parent()
+            .into_iter()
+            .flat_map(Path::components)
+            .any(|c| c.as_os_str().to_string_lossy().contains("nginx"));
+    let runs_nginx = |cmd: Option<&str>| {
+        cmd.is_some_and(|c| {
+            c.split(|ch: char| ch.is_whitespace() || ";&|()".contains(ch))
+                .any(|word| word == "nginx" || word.ends_with("/nginx"))
+        })
+    };
+    conf_under_nginx || runs_nginx(check_cmd) || runs_nginx(reload_cmd)
 }
 
 /// `max_shrink`, `min_servers` and `shrink_hold` of a conf.d resource. A render that would drop
@@ -276,6 +296,8 @@ struct TemplateToml {
     syntax: Option<SyntaxKey>,
     /// confd-rs: confirm each reload by the new workers of the master this file names.
     reload_pidfile: Option<PathBuf>,
+    /// confd-rs: "nginx" (printed values may not break nginx syntax) or "none".
+    value_check: Option<ValueCheck>,
     /// confd-rs shrink guard: "50%".
     max_shrink: Option<String>,
     min_servers: Option<usize>,
@@ -788,6 +810,15 @@ fn load_resource(
     let prefix = keypath::join(defaults.prefix, &t.prefix);
     let keys = t.keys.iter().map(|k| keypath::join(&prefix, k)).collect();
     let shrink = shrink_guard(&t).map_err(invalid)?;
+    let check_cmd = t.check_cmd.filter(|c| !c.trim().is_empty());
+    let reload_cmd = t.reload_cmd.filter(|c| !c.trim().is_empty());
+    let value_check = t.value_check.unwrap_or(
+        if nginx_config(&t.dest, check_cmd.as_deref(), reload_cmd.as_deref()) {
+            ValueCheck::Nginx
+        } else {
+            ValueCheck::None
+        },
+    );
     let (syntax, syntax_from) = match (t.syntax, defaults.syntax) {
         (Some(SyntaxKey::Go), _) => (Syntax::Go, "template.syntax"),
         (Some(SyntaxKey::Jinja), _) => (Syntax::Jinja, "template.syntax"),
@@ -808,14 +839,15 @@ fn load_resource(
         mode,
         uid: t.uid,
         gid: t.gid,
-        check_cmd: t.check_cmd.filter(|c| !c.trim().is_empty()),
-        reload_cmd: t.reload_cmd.filter(|c| !c.trim().is_empty()),
+        check_cmd,
+        reload_cmd,
         reload_pidfile: t.reload_pidfile,
         keep_stage_file: t.keep_stage_file.unwrap_or(defaults.keep_stage_file),
         each: t.each,
         syntax,
         syntax_from,
         shrink,
+        value_check,
     })
 }
 

@@ -9,6 +9,8 @@ pub mod config;
 pub mod convert;
 pub mod daemon;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keypath;
 pub mod logging;
 pub mod metrics;

@@ -113,6 +113,7 @@ impl Prepared {
             });
             tracing::debug!(resource = %r.name, syntax = ?r.syntax, from = r.syntax_from, "template language");
             let compiled = Template::compile_as(&r.src.display().to_string(), &r.template, r.syntax)
+                .map(|t| t.checking(r.value_check))
                 .map_err(|e| e.to_string())
                 .and_then(|t| Ok((t, pattern.transpose()?.flatten())));
             match compiled {

@@ -115,6 +115,10 @@ fn a_burst_is_coalesced_and_nothing_is_dropped() {
     let s = Setup::new(&[&etcd.endpoint], None, "coalesce_window_ms = 400\n");
     let d = s.confdir.daemon(&[]);
     s.wait_text("the first render", |t| t.starts_with("# Generated"));
+    // The first render creates the file and reloads once; count from after that reload.
+    wait_for("the first reload", SOON, || {
+        (s.reload_count() >= 1).then_some(())
+    });
     let before = s.reload_count();
 
     for i in 1..=50 {

@@ -277,3 +277,62 @@ fn a_reload_nginx_refuses_at_run_time_is_detected_and_the_previous_file_put_back
     assert!(status.contains("\"result\": \"failed\""), "{status}");
     drop(taken);
 }
+
+/// A balanced injection: `nginx -t` accepts it, and nginx would then listen where the writer says.
+const INJECTION: &str =
+    "10.0.0.1:80; } server { listen 127.0.0.1:9; } upstream x { server 10.0.0.2:80";
+
+#[test]
+fn a_value_that_would_break_nginx_syntax_fails_any_nginx_template_naming_its_key() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let prefix = Nginx::minimal(
+        tmp.path(),
+        &format!("include {}/nginx/conf.d/*.conf;", tmp.path().display()),
+    );
+    let dest = prefix.join("conf.d/app.conf");
+    std::fs::write(&dest, "upstream app { server 10.0.0.1:80; }\n").expect("dest");
+    let (check, _) = Nginx::commands(&prefix);
+    let confdir = Confdir::new("backend = \"file\"\n");
+    let keys = confdir.path().join("keys.yaml");
+    std::fs::write(&keys, format!("app:\n  a: \"{INJECTION}\"\n")).expect("keys");
+    let resource = |tmpl: &str, extra: &str| {
+        confdir.resource(
+            "app.toml",
+            &format!(
+                "[template]\nsrc = \"{tmpl}\"\ndest = \"{}\"\nkeys = [\"/app\"]\ncheck_cmd = \"{check}\"\n{extra}",
+                dest.display()
+            ),
+        );
+    };
+    let run = || confdir.run(&["--onetime", "--file", keys.to_str().expect("utf8")]);
+    confdir
+        .template(
+            "jinja.tmpl",
+            "upstream app { server {{ getv(\"/app/a\") }}; }\n",
+        )
+        .template("go.tmpl", "upstream app { server {{getv \"/app/a\"}}; }\n");
+
+    for tmpl in ["jinja.tmpl", "go.tmpl"] {
+        resource(tmpl, "");
+        let out = run();
+        assert_eq!(out.status.code(), Some(4), "{tmpl}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("(key \"/app/a\") has ';'") && err.contains("nginx directive"),
+            "{tmpl}: {err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&dest).expect("dest"),
+            "upstream app { server 10.0.0.1:80; }\n",
+            "{tmpl}: dest untouched"
+        );
+    }
+
+    // The opt-out, for a file that is not nginx config: nginx -t would have taken it.
+    resource("jinja.tmpl", "value_check = \"none\"\n");
+    let out = run();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::read_to_string(&dest)
+        .expect("dest")
+        .contains("listen 127.0.0.1:9"));
+}

@@ -22,6 +22,8 @@ pub struct Health {
     fails_needed: u32,
     fails: u32,
     healthy: bool,
+    /// The wait for the first pass was logged at info (once: later failures go to debug).
+    waiting_logged: bool,
     interval: Duration,
     timeout: Duration,
 }
@@ -39,6 +41,7 @@ impl Health {
             check,
             fails_needed: args.health_fails,
             fails: 0,
+            waiting_logged: false,
             interval: secs("--health-interval", args.health_interval)?,
             timeout: secs("--health-timeout", args.health_timeout)?,
         })
@@ -71,6 +74,7 @@ impl Health {
                 if !self.healthy {
                     tracing::info!("instance healthy");
                     self.healthy = true;
+                    self.waiting_logged = false;
                 }
             }
             Err(reason) => {
@@ -78,6 +82,11 @@ impl Health {
                 if self.healthy && self.fails >= self.fails_needed {
                     tracing::warn!(failures = self.fails, "instance unhealthy: {reason}");
                     self.healthy = false;
+                } else if !self.healthy && !self.waiting_logged {
+                    tracing::info!(
+                        "health check failed: {reason}; registration waits until it passes"
+                    );
+                    self.waiting_logged = true;
                 } else {
                     tracing::debug!(failures = self.fails, "health check failed: {reason}");
                 }

@@ -270,6 +270,21 @@ fn keys(state: &State) -> Result<Arc<KeySpace>, Error> {
         .ok_or_else(|| invalid("no keys in this render"))
 }
 
+/// The first visible key whose value holds `printed` (for naming it in an error).
+pub(super) fn key_holding(state: &State, printed: &str) -> Option<String> {
+    let keys = keys(state).ok()?;
+    let found = keys
+        .kvs
+        .iter()
+        .find(|(k, v)| keys.visible(k) && v.contains(printed))
+        .or_else(|| {
+            keys.kvs
+                .iter()
+                .find(|(k, v)| keys.visible(k) && printed.contains(v.as_str()) && !v.is_empty())
+        });
+    found.map(|(k, _)| k.clone())
+}
+
 /// Registers every function on `env`; key functions read the keys of each render from its
 /// context, so one environment serves every render.
 pub fn register(env: &mut Environment<'static>) {

@@ -22,6 +22,14 @@ pub fn is_host_port(s: &str) -> bool {
     port_ok && host.is_none_or(is_host)
 }
 
+/// The first character of `s` that could end or open an nginx directive (`;`), block (`{` `}`),
+/// comment (`#`, or a line break ending one) or string (`"` `'` `\\`) if printed into nginx
+/// config as it is.
+pub fn nginx_breaker(s: &str) -> Option<char> {
+    s.chars()
+        .find(|c| matches!(c, ';' | '{' | '}' | '#' | '"' | '\'' | '\\') || c.is_control())
+}
+
 /// The host of a valid `host:port` when it is a DNS name (not an address literal).
 pub fn dns_host(hp: &str) -> Option<&str> {
     if hp.starts_with('[') {

@@ -27,6 +27,15 @@ pub enum RenderError {
     },
 }
 
+/// What a printed value must be: anything, or safe in nginx config (see
+/// `hostport::nginx_breaker`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueCheck {
+    None,
+    Nginx,
+}
+
 /// The template language of a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -101,6 +110,25 @@ impl Template {
         Ok(t)
     }
 
+    /// Makes every value the template prints pass `check`: with `Nginx`, a value that could
+    /// end or open an nginx directive, block, comment or string fails the render, naming the
+    /// key it came from. Template text and `|safe` values are not checked.
+    pub fn checking(mut self, check: ValueCheck) -> Template {
+        if check == ValueCheck::Nginx {
+            self.env.set_formatter(|out, state, value| {
+                if let Some(bad) = value
+                    .as_str()
+                    .filter(|_| !value.is_safe())
+                    .and_then(|s| hostport::nginx_breaker(s).map(|c| (s, c)))
+                {
+                    return Err(unsafe_value(state, bad.0, bad.1));
+                }
+                go_style(out, state, value)
+            });
+        }
+        self
+    }
+
     /// Renders over `keys`, with `vars` as template variables (a fan-out unit's `dir` and
     /// `path`). Does no store IO and writes nothing.
     pub fn render(&self, keys: KeySpace, vars: &[(&str, &str)]) -> Result<Rendered, RenderError> {
@@ -138,15 +166,7 @@ fn base() -> &'static Environment<'static> {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // confd never escapes; a template named *.html must not start to.
         env.set_auto_escape_callback(|_| AutoEscape::None);
-        // Go's templates print booleans as true/false, and config files expect that spelling.
-        env.set_formatter(|out, state, value| {
-            if value.kind() == ValueKind::Bool {
-                out.write_str(if value.is_true() { "true" } else { "false" })
-                    .map_err(Error::from)
-            } else {
-                escape_formatter(out, state, value)
-            }
-        });
+        env.set_formatter(go_style);
         if let Ok(syntax) = SyntaxConfig::builder().keep_trailing_newline(true).build() {
             env.set_syntax(syntax);
         }
@@ -154,6 +174,35 @@ fn base() -> &'static Environment<'static> {
         gotmpl::register(&mut env);
         env
     })
+}
+
+/// Go's templates print booleans as true/false, and config files expect that spelling.
+fn go_style(
+    out: &mut minijinja::Output,
+    state: &mut minijinja::State,
+    value: &Value,
+) -> Result<(), Error> {
+    if value.kind() == ValueKind::Bool {
+        out.write_str(if value.is_true() { "true" } else { "false" })
+            .map_err(Error::from)
+    } else {
+        escape_formatter(out, state, value)
+    }
+}
+
+/// The error for a printed value nginx would read as syntax, naming the key that holds it.
+fn unsafe_value(state: &minijinja::State, value: &str, bad: char) -> Error {
+    let key = funcs::key_holding(state, value)
+        .map(|k| format!(" (key {k:?})"))
+        .unwrap_or_default();
+    let shown: String = value.chars().take(80).collect();
+    Error::new(
+        minijinja::ErrorKind::InvalidOperation,
+        format!(
+            "value {shown:?}{key} has {bad:?}, which could end or open an nginx directive, block, \
+             comment or string; the file is not written (value_check = \"none\" for a file that is not nginx config)"
+        ),
+    )
 }
 
 impl Template {

@@ -34,19 +34,27 @@ impl FileStore {
 }
 
 fn read(path: &Path) -> Result<Snapshot, StoreError> {
+    let text = std::fs::read_to_string(path).map_err(|e| StoreError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    parse(path, &text)
+}
+
+/// The keys of a key file's text; `path` names it in errors and its extension picks the format.
+pub fn parse(path: &Path, text: &str) -> Result<Snapshot, StoreError> {
     let err = |reason: String| StoreError::File {
         path: path.display().to_string(),
         reason,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     let doc: Value = match ext {
-        "toml" => toml::from_str(&text)
+        "toml" => toml::from_str(text)
             .map_err(|e| err(format!("invalid TOML: {}", e.message().trim())))?,
-        "json" => serde_json::from_str(&text).map_err(|e| err(format!("invalid JSON: {e}")))?,
+        "json" => serde_json::from_str(text).map_err(|e| err(format!("invalid JSON: {e}")))?,
         // YAML is a superset of JSON, so it also reads key files with other names. As confd
         // reads it: YAML 1.1 (yes/on are booleans, 0755 is octal).
-        _ => super::yaml11::parse(&text).map_err(|e| err(format!("invalid YAML: {e}")))?,
+        _ => super::yaml11::parse(text).map_err(|e| err(format!("invalid YAML: {e}")))?,
     };
     if is_etcdctl_dump(&doc) {
         return etcdctl_dump(&doc).map_err(err);

@@ -250,7 +250,7 @@ impl Translator<'_> {
             let next = rest[i + 1..].chars().next();
             self.out.push_str(&rest[..i]);
             if matches!(next, None | Some('{' | '%' | '#')) {
-                self.out.push_str("{{ \"{\" }}");
+                self.out.push_str("{% raw %}{{% endraw %}");
             } else {
                 self.out.push('{');
             }
