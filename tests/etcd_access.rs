@@ -149,25 +149,6 @@ fn every_member_down_names_each_endpoint_with_its_cause() {
     assert!(!dest.exists());
 }
 
-/// Puts `count` values of `size` bytes under `prefix` (each below etcd's 1.5 MiB request limit).
-fn put_big(etcd: &Etcd, prefix: &str, count: usize, size: usize) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let mut client = etcd_client::Client::connect([etcd.endpoint.as_str()], None)
-            .await
-            .expect("connect");
-        for i in 0..count {
-            let value = format!("{i}").repeat(size);
-            client
-                .put(format!("{prefix}/{i}"), value, None)
-                .await
-                .expect("put a big value");
-        }
-    });
-}
 
 #[test]
 fn big_values_are_read_and_watched() {

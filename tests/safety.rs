@@ -336,3 +336,43 @@ fn a_value_that_would_break_nginx_syntax_fails_any_nginx_template_naming_its_key
         .expect("dest")
         .contains("listen 127.0.0.1:9"));
 }
+
+#[test]
+fn a_key_with_a_newline_cannot_forge_a_log_line() {
+    let etcd = Etcd::start();
+    register(&etcd, 1..=2);
+    let g = Guarded::start(&etcd, "");
+    g.wait_servers(2);
+    etcd.put(
+        "/s_PRE/x\n2026-11-27T00:00:00Z  INFO FORGED reloaded",
+        "not-an-address",
+    );
+    let log = wait_for("the rejected value to be logged", SOON, || {
+        let log = g.daemon.log();
+        log.contains("not-an-address").then_some(log)
+    });
+    assert!(
+        log.contains("/s_PRE/x\\n2026-11-27T00:00:00Z  INFO FORGED reloaded"),
+        "the key is escaped: {log}"
+    );
+    assert!(!log.lines().any(|l| l.starts_with("2026-11-27T00:00:00Z")), "{log}");
+}
+
+#[test]
+fn five_big_bad_values_do_not_flood_the_log() {
+    let etcd = Etcd::start();
+    register(&etcd, 1..=2);
+    // Five 1 MiB values that are not host:port, under the service the template lists.
+    put_big(&etcd, "/s_PRE", 5, 1 << 20);
+    let g = Guarded::start(&etcd, "");
+    g.wait_servers(2);
+    // Twenty more renders of the same service, each of which sees the five bad values again.
+    for i in 3..=22 {
+        etcd.put(&format!("/s_PRE/10.0.0.{i}-80"), &format!("10.0.0.{i}:80"));
+        g.wait_servers(usize::try_from(i).expect("small"));
+    }
+    let log = g.daemon.log();
+    assert_eq!(log.matches("is not a valid host:port").count(), 5, "once each");
+    assert!(log.contains("(1048576 bytes)"), "cut, with its size: {log:.2000}");
+    assert!(log.len() < 64 * 1024, "the log stays small: {} bytes", log.len());
+}

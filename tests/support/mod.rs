@@ -764,3 +764,23 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// Puts `count` values of `size` bytes under `prefix` (each below etcd's 1.5 MiB request limit).
+pub fn put_big(etcd: &Etcd, prefix: &str, count: usize, size: usize) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut client = etcd_client::Client::connect([etcd.endpoint.as_str()], None)
+            .await
+            .expect("connect");
+        for i in 0..count {
+            let value = format!("{i}").repeat(size);
+            client
+                .put(format!("{prefix}/{i}"), value, None)
+                .await
+                .expect("put a big value");
+        }
+    });
+}
