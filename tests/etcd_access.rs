@@ -149,7 +149,6 @@ fn every_member_down_names_each_endpoint_with_its_cause() {
     assert!(!dest.exists());
 }
 
-
 #[test]
 fn big_values_are_read_and_watched() {
     let etcd = Etcd::start();

@@ -355,7 +355,10 @@ fn a_key_with_a_newline_cannot_forge_a_log_line() {
         log.contains("/s_PRE/x\\n2026-11-27T00:00:00Z  INFO FORGED reloaded"),
         "the key is escaped: {log}"
     );
-    assert!(!log.lines().any(|l| l.starts_with("2026-11-27T00:00:00Z")), "{log}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-11-27T00:00:00Z")),
+        "{log}"
+    );
 }
 
 #[test]
@@ -372,7 +375,18 @@ fn five_big_bad_values_do_not_flood_the_log() {
         g.wait_servers(usize::try_from(i).expect("small"));
     }
     let log = g.daemon.log();
-    assert_eq!(log.matches("is not a valid host:port").count(), 5, "once each");
-    assert!(log.contains("(1048576 bytes)"), "cut, with its size: {log:.2000}");
-    assert!(log.len() < 64 * 1024, "the log stays small: {} bytes", log.len());
+    assert_eq!(
+        log.matches("is not a valid host:port").count(),
+        5,
+        "once each"
+    );
+    assert!(
+        log.contains("(1048576 bytes)"),
+        "cut, with its size: {log:.2000}"
+    );
+    assert!(
+        log.len() < 64 * 1024,
+        "the log stays small: {} bytes",
+        log.len()
+    );
 }

@@ -337,6 +337,12 @@ fn go_templates_render_with_go_semantics() {
         "{}",
         r("{{if}}")
     );
+    // Found by the go_template fuzz target: an unclosed comment whose `*/` overlaps its `/*`.
+    assert!(
+        r("{{/*/").starts_with("ERROR t.tmpl:1:1: unclosed comment"),
+        "{}",
+        r("{{/*/")
+    );
     // `{%` in Go text is text, not a Jinja tag.
     assert_eq!(r("{% {{\"x\"}} {#"), "{% x {#");
 }

@@ -262,7 +262,8 @@ impl<'a> Lexer<'a> {
     /// Lexes one action from after its `{{`; returns whether it ends with a trim marker.
     fn action(&mut self, at: usize) -> Result<bool, ParseError> {
         if self.rest().starts_with("/*") {
-            let Some(close) = self.rest().find("*/") else {
+            // The closing `*/` comes after the opening `/*` (`{{/*/` is unclosed, not empty).
+            let Some(close) = self.rest()[2..].find("*/").map(|i| i + 2) else {
                 return Err(self.err(at, "unclosed comment"));
             };
             let text = self.rest()[2..close].trim().to_owned();
