@@ -117,7 +117,7 @@ step "deregister :$B1"
 change del "/search_PRE/127.0.0.1-$B1"; show
 
 step "--noop (as CI would run it) shows nothing to change: the daemon keeps the file in step"
-"$BIN" --confdir "$CONFDIR" --noop --exit-code 2>/dev/null && echo "    in sync (exit 0)"
+"$BIN" --confdir "$CONFDIR" --onetime --noop --exit-code 2>/dev/null && echo "    in sync (exit 0)"
 
 step "etcd dies: nginx keeps serving the last good config, /healthz says why"
 { kill -9 "$ETCD_PID"; wait "$ETCD_PID"; } 2>/dev/null || true

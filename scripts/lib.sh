@@ -1,6 +1,6 @@
 # Shared by scripts/demo.sh and scripts/test.sh (sourced, not run).
 
-PACKAGES="build-essential protobuf-compiler libprotobuf-dev etcd-server etcd-client nginx supervisor openssl"
+PACKAGES="build-essential protobuf-compiler libprotobuf-dev etcd-server etcd-client nginx supervisor openssl prometheus python3-venv"
 
 # Installs the Debian packages the build and the tests need, when any is missing.
 ensure_packages() {

@@ -99,6 +99,16 @@ pub struct Write {
 /// The comparison, the only one: content, mode, uid and gid.
 pub fn plan(target: &Target, text: String) -> Result<Plan, ApplyError> {
     let previous = read_current(&target.dest)?;
+    if previous.is_none() && !parent(&target.dest).is_dir() {
+        // What staging would hit; said now, so --noop reports it too.
+        return Err(ApplyError::Stage {
+            dest: target.dest.clone(),
+            error: std::io::Error::new(
+                ErrorKind::NotFound,
+                format!("directory {} does not exist", parent(&target.dest).display()),
+            ),
+        });
+    }
     let meta = wanted_meta(target, previous.as_ref());
     if previous
         .as_ref()
@@ -129,6 +139,11 @@ pub fn plan_removal(target: &Target) -> Result<Plan, ApplyError> {
 }
 
 impl Write {
+    /// The text to install (None: dest is to be removed).
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref()
+    }
+
     /// What `--noop` prints: a unified diff of the content, and a line for a mode or owner change.
     pub fn diff(&self) -> String {
         let dest = self.target.dest.display().to_string();

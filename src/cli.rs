@@ -7,21 +7,22 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// Renders config files from etcd v3 (or key files) with confd's configuration and templates.
-#[derive(Debug, Parser)]
-#[command(name = "confd-rs", version, about, max_term_width = 100)]
+#[derive(Debug, Clone, Parser)]
+#[command(name = "confd-rs", version = VERSION, about, max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     /// confd configuration directory (holds confd.toml, conf.d/ and templates/)
+    /// [default: /etc/confd]
     #[arg(long, value_name = "DIR")]
     pub confdir: Option<PathBuf>,
     /// confd.toml to read [default: CONFDIR/confd.toml]
     #[arg(long, value_name = "FILE")]
     pub config_file: Option<PathBuf>,
-    /// Backend: etcdv3 (alias etcd) or file
+    /// Backend: etcdv3 (alias etcd) or file [default: etcdv3]
     #[arg(long)]
     pub backend: Option<String>,
-    /// etcd endpoint, repeatable (e.g. http://127.0.0.1:2379)
+    /// etcd endpoint, repeatable [default: http://127.0.0.1:2379]
     #[arg(long = "node", value_name = "URL", global = true)]
     pub nodes: Vec<String>,
     /// Key file for the file backend (YAML, JSON, TOML or `etcdctl -w json` output), repeatable
@@ -48,16 +49,16 @@ pub struct Cli {
     /// Watch the store for changes (default); --watch=false polls every --interval
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub watch: Option<bool>,
-    /// Seconds between polls when not watching
+    /// Seconds between polls when not watching [default: 600]
     #[arg(long, value_name = "SECS")]
     pub interval: Option<u64>,
-    /// Log level: debug, info, warn or error
+    /// Log level: debug, info, warn or error [default: info]
     #[arg(long, global = true)]
     pub log_level: Option<String>,
     /// Log line format
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
-    /// Seconds a check_cmd or reload_cmd may run before it is killed
+    /// Seconds a check_cmd or reload_cmd may run before it is killed [default: 60]
     #[arg(long, value_name = "SECS")]
     pub command_timeout: Option<u64>,
     /// Daemon: a change arriving within this many ms of the previous one (or of an apply) is
@@ -94,13 +95,26 @@ pub struct Cli {
     /// URL scheme for nodes given without one (http or https)
     #[arg(long, global = true)]
     pub scheme: Option<String>,
+    /// Colour --noop's diff: auto (a terminal, unless $NO_COLOR is set), always or never
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 /// The environment variable holding the etcd password; removed from every command confd-rs
 /// starts (check, reload, the registered instance), so it goes no further than confd-rs.
 pub const PASSWORD_ENV: &str = "CONFD_PASSWORD";
 
-#[derive(Debug, Subcommand)]
+/// The version, with the commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("CONFD_RS_COMMIT"), ")");
+
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Keep this instance registered in etcd (on a lease) exactly while it can serve
     Register(RegisterArgs),
@@ -108,10 +122,42 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Show what the running daemon did, per resource (its /status view)
     Status(StatusArgs),
+    /// Validate a confdir without etcd (with --data: render each template and run its check)
+    Check(CheckArgs),
+    /// Write the man pages, or print shell completions (for packaging)
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+/// `confd-rs check [--confdir DIR] [--data KEYS]…`
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// confd configuration directory [default: /etc/confd]
+    #[arg(long, value_name = "DIR")]
+    pub confdir: Option<PathBuf>,
+    /// Key file (YAML/JSON or `etcdctl get --prefix -w json` output) to render every template
+    /// from, running each check_cmd that names the staged file
+    #[arg(long, value_name = "KEYS")]
+    pub data: Vec<PathBuf>,
+}
+
+/// `confd-rs generate man DIR` | `confd-rs generate completions SHELL`
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    #[command(subcommand)]
+    pub what: Generate,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Generate {
+    /// Write confd-rs.1 and a page per subcommand into DIR
+    Man { dir: PathBuf },
+    /// Print the completion script for SHELL (bash, zsh, fish)
+    Completions { shell: clap_complete::Shell },
 }
 
 /// `confd-rs status [--metrics-addr HOST:PORT] [--json]`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
     /// The daemon's metrics address [default: metrics_addr of confd.toml]
     #[arg(long, value_name = "HOST:PORT")]
@@ -122,7 +168,7 @@ pub struct StatusArgs {
 }
 
 /// `confd-rs convert [FILE…] [--confdir DIR] [--write] [--data KEYS]`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ConvertArgs {
     /// Go templates to convert [default: every Go template the --confdir uses]
     #[arg(value_name = "FILE", required_unless_present = "confdir")]
@@ -141,7 +187,7 @@ pub struct ConvertArgs {
 }
 
 /// `confd-rs register [KEY SPEC] [--ttl SECS] [--] [COMMAND ARGS…]`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RegisterArgs {
     /// The key to register (with --value); or build it from --app/--env/--ip/--port
     #[arg(long, requires = "value", conflicts_with_all = ["app", "environment"])]
@@ -207,6 +253,25 @@ pub enum LogFormat {
     Json,
 }
 
+/// confd flags that confd-rs does not have, and what to use instead: refused by name rather
+/// than as an unknown `-s`.
+const CONFD_ONLY_FLAGS: &[(&str, &str)] = &[
+    ("srv-domain", "list the etcd members with --node or `nodes`"),
+    ("srv-record", "list the etcd members with --node or `nodes`"),
+    ("auth-token", "confd-rs reads etcd only: use --username with --password-file"),
+    ("auth-type", "confd-rs reads etcd only: use --username with --password-file"),
+    ("app-id", "vault is not a backend of confd-rs"),
+    ("user-id", "vault is not a backend of confd-rs"),
+    ("role-id", "vault is not a backend of confd-rs"),
+    ("secret-id", "vault is not a backend of confd-rs"),
+    ("path", "vault is not a backend of confd-rs"),
+    ("table", "dynamodb is not a backend of confd-rs"),
+    ("separator", "redis is not a backend of confd-rs"),
+    ("filter", "list the keys a resource reads in its `keys`"),
+    ("secret-keyring", "encrypted values (crypt) are not supported"),
+    ("client-insecure", "TLS is always verified: give the CA with --client-ca-keys"),
+];
+
 /// Parses the process arguments, accepting confd's single-dash long flags.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
     // clap adds --help and --version only when it builds the command; confd has -version too.
@@ -215,7 +280,26 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Erro
         .filter_map(|a| a.get_long().map(str::to_owned))
         .chain(["help".to_owned(), "version".to_owned()])
         .collect();
-    Cli::try_parse_from(normalise(args, &longs))
+    let args = normalise(args, &longs);
+    if let Some(msg) = confd_only_flag(&args) {
+        return Err(Cli::command().error(clap::error::ErrorKind::UnknownArgument, msg));
+    }
+    Cli::try_parse_from(args)
+}
+
+/// The refusal of the first confd-only flag in `args` (before any subcommand or `--`).
+fn confd_only_flag(args: &[OsString]) -> Option<String> {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--" && *a != "register")
+        .filter_map(|a| a.to_str())
+        .find_map(|a| {
+            let name = a.trim_start_matches('-').split('=').next().unwrap_or("");
+            let (_, instead) = CONFD_ONLY_FLAGS.iter().find(|(f, _)| *f == name)?;
+            a.starts_with('-').then(|| {
+                format!("`-{name}` is a confd flag that confd-rs does not support ({instead})")
+            })
+        })
 }
 
 /// `-name` / `-name=value` become `--name` / `--name=value` when `name` is one of our long flags;
@@ -249,6 +333,24 @@ mod tests {
 
     fn parse_strs(args: &[&str]) -> Result<Cli, clap::Error> {
         parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn confd_only_flags_are_refused_by_name_with_what_to_use() {
+        for (args, needle) in [
+            (&["confd-rs", "-srv-domain", "example.com"][..], "`-srv-domain` is a confd flag"),
+            (&["confd-rs", "--table=t"][..], "dynamodb"),
+            (&["confd-rs", "-onetime", "-secret-keyring", "k"][..], "crypt"),
+        ] {
+            let err = parse_strs(args).expect_err("refused").to_string();
+            assert!(err.contains(needle), "{err}");
+            assert!(err.contains("confd-rs does not support"), "{err}");
+        }
+        let after: Vec<OsString> = ["confd-rs", "register", "--app", "a", "--", "cmd", "-path"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(confd_only_flag(&after), None, "the instance's own flags are its own");
     }
 
     #[test]

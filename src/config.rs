@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use tracing_subscriber::filter::LevelFilter;
 
-use crate::cli::{Cli, LogFormat, PASSWORD_ENV};
+use crate::cli::{Cli, ColorChoice, LogFormat, PASSWORD_ENV};
 use crate::render::{Syntax, ValueCheck};
 use crate::{keypath, logging};
 
@@ -42,6 +42,9 @@ pub enum ConfigError {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub confdir: PathBuf,
+    /// Colour the diffs `--noop` prints.
+    pub color: bool,
     /// What a running daemon reloads on edit: conf.d, templates and confd.toml.
     pub watched_paths: Vec<PathBuf>,
     pub backend: Backend,
@@ -287,6 +290,8 @@ struct TemplateToml {
     mode: Option<String>,
     uid: Option<u32>,
     gid: Option<u32>,
+    /// confd's `owner`: a user name, for `uid`.
+    owner: Option<String>,
     check_cmd: Option<String>,
     reload_cmd: Option<String>,
     keep_stage_file: Option<bool>,
@@ -354,6 +359,27 @@ pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
         None => LevelFilter::INFO,
     };
     let mut warnings = foreign_keys(&config_file, &file);
+    let nodes_given = !cli.nodes.is_empty() || file.nodes.as_ref().is_some_and(|n| !n.is_empty());
+    if (file.srv_domain.is_some() || file.srv_record.is_some()) && !nodes_given {
+        return Err(ConfigError::Invalid {
+            path: config_file.clone(),
+            message: "srv_domain/srv_record: confd-rs does not look up etcd members by SRV: \
+                      list them in `nodes` (or --node)"
+                .into(),
+        });
+    }
+    let noop = cli.noop.or(file.noop).unwrap_or(false);
+    if cli.exit_code && !noop {
+        return Err(ConfigError::Flag(
+            "--exit-code works only with --noop (it says whether anything would change)".into(),
+        ));
+    }
+    let watch = cli.watch.or(file.watch).unwrap_or(true);
+    if watch && (cli.interval.is_some() || file.interval.is_some()) {
+        warnings.push(
+            "interval is used only when polling (watch = false); the daemon watches etcd".into(),
+        );
+    }
     if resources.is_empty() && broken.is_empty() {
         warnings.push(format!(
             "{}: no *.toml resources: nothing to render",
@@ -362,6 +388,15 @@ pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
     }
     Ok(Config {
         warnings,
+        confdir: confdir.clone(),
+        color: match cli.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::IsTerminal::is_terminal(&std::io::stdout())
+                    && std::env::var_os("NO_COLOR").is_none()
+            }
+        },
         watched_paths: vec![
             confdir.join("conf.d"),
             confdir.join("templates"),
@@ -371,10 +406,10 @@ pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
         metrics_addr: cli.metrics_addr.or(file.metrics_addr),
         backend: backend(cli, &file, path)?,
         onetime: cli.onetime.unwrap_or(false),
-        noop: cli.noop.or(file.noop).unwrap_or(false),
+        noop,
         exit_code: cli.exit_code,
         sync_only: cli.sync_only.or(file.sync_only).unwrap_or(false),
-        watch: cli.watch.or(file.watch).unwrap_or(true),
+        watch,
         interval: Duration::from_secs(interval),
         log_level,
         log_format: cli.log_format,
@@ -661,23 +696,23 @@ fn read_confdir(cli: &Cli) -> Result<Confdir, ConfigError> {
         .confdir
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFDIR));
+    let config_file = cli
+        .config_file
+        .clone()
+        .unwrap_or_else(|| confdir.join("confd.toml"));
+    let file = read_confd_toml(cli, &config_file)?;
+    // confd.toml may move the confdir (a --config-file elsewhere, say); a flag still wins.
+    let confdir = cli
+        .confdir
+        .clone()
+        .or(file.confdir.clone())
+        .unwrap_or(confdir);
     if !confdir.is_dir() {
         return Err(ConfigError::Invalid {
             path: confdir,
             message: "confdir does not exist or is not a directory (set it with --confdir)".into(),
         });
     }
-    let config_file = cli
-        .config_file
-        .clone()
-        .unwrap_or_else(|| confdir.join("confd.toml"));
-    let file = read_confd_toml(cli, &config_file)?;
-    // confd.toml may move the confdir; a flag still wins.
-    let confdir = cli
-        .confdir
-        .clone()
-        .or(file.confdir.clone())
-        .unwrap_or(confdir);
     let prefix = cli
         .prefix
         .clone()
@@ -725,6 +760,27 @@ fn load_resources(
                 name: p.display().to_string(),
                 reason: e.to_string(),
             }),
+        }
+    }
+    // Two resources writing one dest would overwrite each other on every pass: neither runs.
+    let mut by_dest: std::collections::BTreeMap<PathBuf, Vec<String>> = Default::default();
+    for r in &resources {
+        by_dest.entry(r.dest.clone()).or_default().push(r.name.clone());
+    }
+    let clashes: Vec<(PathBuf, Vec<String>)> =
+        by_dest.into_iter().filter(|(_, names)| names.len() > 1).collect();
+    for (dest, names) in clashes {
+        resources.retain(|r| r.dest != dest);
+        for name in &names {
+            let others: Vec<&str> = names.iter().filter(|n| *n != name).map(String::as_str).collect();
+            broken.push(Broken {
+                name: name.clone(),
+                reason: format!(
+                    "{name}: template.dest {} is also the dest of {}: a dest has one resource",
+                    dest.display(),
+                    others.join(", ")
+                ),
+            });
         }
     }
     Ok((resources, broken))
@@ -810,6 +866,13 @@ fn load_resource(
     let prefix = keypath::join(defaults.prefix, &t.prefix);
     let keys = t.keys.iter().map(|k| keypath::join(&prefix, k)).collect();
     let shrink = shrink_guard(&t).map_err(invalid)?;
+    let uid = match (&t.owner, t.uid) {
+        (Some(_), Some(_)) => {
+            return Err(invalid("template.owner and template.uid both set: keep one".into()))
+        }
+        (Some(owner), None) => Some(uid_of(owner).map_err(invalid)?),
+        (None, uid) => uid,
+    };
     let check_cmd = t.check_cmd.filter(|c| !c.trim().is_empty());
     let reload_cmd = t.reload_cmd.filter(|c| !c.trim().is_empty());
     let value_check = t.value_check.unwrap_or(
@@ -837,7 +900,7 @@ fn load_resource(
         prefix,
         keys,
         mode,
-        uid: t.uid,
+        uid,
         gid: t.gid,
         check_cmd,
         reload_cmd,
@@ -879,6 +942,15 @@ fn shrink_guard(t: &TemplateToml) -> Result<Option<ShrinkGuard>, String> {
         min_servers: t.min_servers.unwrap_or(0),
         hold: Duration::from_secs(hold),
     }))
+}
+
+/// The uid of a user name (confd's `owner`).
+fn uid_of(owner: &str) -> Result<u32, String> {
+    match nix::unistd::User::from_name(owner) {
+        Ok(Some(user)) => Ok(user.uid.as_raw()),
+        Ok(None) => Err(format!("template.owner {owner:?}: no such user on this host")),
+        Err(e) => Err(format!("template.owner {owner:?}: cannot look the user up: {e}")),
+    }
 }
 
 /// How a fan-out dest names its directory.

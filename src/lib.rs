@@ -4,11 +4,13 @@
 //! [`pipeline`], driven once by [`oneshot`] or continuously by [`daemon`]. See ARCHITECTURE.md.
 
 pub mod apply;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod convert;
 pub mod daemon;
 pub mod error;
+pub mod generate;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keypath;
@@ -44,19 +46,20 @@ pub fn run(cli: cli::Cli, cfg: config::Config) -> Result<u8, Error> {
         config::Backend::File(f) => format!("files {}", f.len()),
     };
     let mode = match (prepared.cfg.onetime, prepared.cfg.noop, prepared.cfg.watch) {
-        (_, true, _) => "noop",
-        (true, _, _) => "onetime",
-        (_, _, true) => "watch",
+        (true, true, _) => "noop",
+        (true, false, _) => "onetime",
+        (false, true, _) => "shadow (--noop: diffs logged, nothing written or run)",
+        (false, false, true) => "watch",
         _ => "poll",
     };
     let starting = format!(
         "confd-rs {} starting: {mode}, {store}, {} resources ({} unusable)",
-        env!("CARGO_PKG_VERSION"),
+        cli::VERSION,
         prepared.cfg.resources.len(),
         prepared.unusable.len()
     );
     // At info for the daemon (operators read it); --onetime stays quiet for CI.
-    if matches!(mode, "watch" | "poll") {
+    if !prepared.cfg.onetime {
         tracing::info!("{starting}");
     } else {
         tracing::debug!("{starting}");
@@ -64,9 +67,15 @@ pub fn run(cli: cli::Cli, cfg: config::Config) -> Result<u8, Error> {
     prepared.log_unusable();
     let rt = runtime().map_err(Error::host("starting the async runtime"))?;
     rt.block_on(async {
-        if prepared.cfg.onetime || prepared.cfg.noop {
+        if prepared.cfg.onetime {
             return oneshot::run(prepared).await;
         }
+        // One daemon writes a confdir's files; a shadow (--noop) writes nothing and may run
+        // beside it.
+        let _lock = match prepared.cfg.noop {
+            true => None,
+            false => Some(daemon::lock(&prepared.cfg.confdir)?),
+        };
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let signals = signals::worker(stop_tx, tx.clone())

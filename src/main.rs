@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use confd_rs::cli::{self, Cli, LogFormat};
 use confd_rs::error::Error;
-use confd_rs::{config, convert, logging, register, status};
+use confd_rs::{check, config, convert, generate, logging, register, status};
 
 fn main() -> ExitCode {
     let cli = match cli::parse(std::env::args_os()) {
@@ -39,6 +39,10 @@ fn try_main(cli: Cli, logging_up: &mut bool) -> Result<u8, Error> {
         }
         Some(cli::Command::Convert(args)) => Ok(convert::main(args)?),
         Some(cli::Command::Status(args)) => status::main(&cli, args),
+        Some(cli::Command::Check(args)) => check::main(&cli, args),
+        Some(cli::Command::Generate(args)) => {
+            generate::main(&args.what).map_err(Error::host("writing the generated files"))
+        }
         None => {
             let cfg = config::load(&cli)?;
             logging::init(cfg.log_level, cfg.log_format);

@@ -122,7 +122,7 @@ impl Metrics {
             applies: registered(
                 r,
                 "applies",
-                "Resources processed, by result (updated, unchanged, failed)",
+                "Resources processed, by result (updated, unchanged, failed, held)",
                 Family::default(),
             ),
             check_failures: registered(

@@ -39,7 +39,12 @@ fn noop(p: &Prepared, snap: &crate::store::Snapshot) -> u8 {
         match pipeline::plan(p, &u, snap) {
             Ok((Plan::Write(w), _)) => {
                 changed = true;
-                print!("{}", w.diff());
+                let diff = w.diff();
+                if p.cfg.color {
+                    print!("{}", coloured(&diff));
+                } else {
+                    print!("{diff}");
+                }
             }
             Ok((Plan::Unchanged, _)) => tracing::info!(resource = %u, "no change"),
             Err(e) => {
@@ -55,9 +60,50 @@ fn noop(p: &Prepared, snap: &crate::store::Snapshot) -> u8 {
     }
 }
 
+/// A unified diff with ANSI colours: headers bold, removals red, additions green, hunks cyan.
+fn coloured(diff: &str) -> String {
+    let mut out = String::with_capacity(diff.len() + diff.len() / 8);
+    for line in diff.split_inclusive('\n') {
+        let (body, nl) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        let code = if body.starts_with("+++") || body.starts_with("---") {
+            "1"
+        } else if body.starts_with('+') {
+            "32"
+        } else if body.starts_with('-') {
+            "31"
+        } else if body.starts_with("@@") {
+            "36"
+        } else {
+            ""
+        };
+        if code.is_empty() {
+            out.push_str(line);
+        } else {
+            out.push_str(&format!("\x1b[{code}m{body}\x1b[0m{nl}"));
+        }
+    }
+    out
+}
+
 /// The exit code of a pass is that of its first failure.
 fn keep_first(code: &mut u8, new: u8) {
     if *code == error::OK {
         *code = new;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_coloured_diff_marks_each_kind_of_line() {
+        let diff = "--- a\n+++ a (rendered)\n@@ -1 +1 @@\n-old\n+new\n same\n";
+        assert_eq!(
+            super::coloured(diff),
+            "\x1b[1m--- a\x1b[0m\n\x1b[1m+++ a (rendered)\x1b[0m\n\x1b[36m@@ -1 +1 @@\x1b[0m\n\
+             \x1b[31m-old\x1b[0m\n\x1b[32m+new\x1b[0m\n same\n"
+        );
     }
 }

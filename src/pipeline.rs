@@ -500,6 +500,9 @@ pub fn apply_batch(
     stop: &Stop,
     rt: &Handle,
 ) -> Vec<Report> {
+    if p.cfg.noop {
+        return shadow(p, units, snap, stop);
+    }
     let run = |cmd: &str| rt.block_on(command::run(cmd, p.cfg.command_timeout));
     let mut reports = Vec::new();
     let mut together: Vec<(Option<&str>, Planned)> = Vec::new();
@@ -556,6 +559,38 @@ pub fn apply_batch(
     }
     record_owned(p, &reports);
     reload(p, snap, &mut reports, &diffs, undos, &run);
+    reports
+}
+
+/// The daemon's `--noop` (shadow mode): each unit's plan, its diff logged; nothing is written,
+/// checked or reloaded.
+fn shadow(p: &Prepared, units: &[UnitId], snap: &Snapshot, stop: &Stop) -> Vec<Report> {
+    let mut reports = Vec::new();
+    for u in units {
+        if *stop.borrow() {
+            break;
+        }
+        let Some((res, _)) = p.get(u) else { continue };
+        let dest = target(res, u.part.as_deref()).dest;
+        let (result, rendering) = match plan(p, u, snap) {
+            Ok((Plan::Write(w), rendering)) => {
+                let diff = capped(w.diff());
+                tracing::info!(dest = %dest.display(), revision = snap.revision, diff = ?diff, "would update (--noop)");
+                (Ok(Outcome::Unchanged), rendering)
+            }
+            Ok((Plan::Unchanged, rendering)) => (Ok(Outcome::Unchanged), rendering),
+            Err(e) => {
+                tracing::error!(resource = %u, "{e}");
+                (Err(e), Rendering::default())
+            }
+        };
+        reports.push(Report {
+            unit: u.clone(),
+            result,
+            rendering,
+            dest: Some(dest),
+        });
+    }
     reports
 }
 
@@ -948,6 +983,17 @@ fn install(
     }
     staged.swap()?.commit();
     Ok(Outcome::Installed)
+}
+
+/// The check_cmd of `res` as it would run on a staged file at `stage`: None when it does not
+/// name the staged file (`nginx -t` checks the installed configuration instead).
+pub fn check_of_stage(res: &Resource, stage: &Path) -> Option<String> {
+    res.check_cmd.as_deref().and_then(|cmd| with_src(cmd, stage))
+}
+
+/// The resource of a unit.
+pub fn resource_of<'a>(p: &'a Prepared, u: &UnitId) -> Option<&'a Resource> {
+    p.get(u).map(|(r, _)| r)
 }
 
 /// The spellings of the staged file's path in a check_cmd: confd's `{{.src}}`, and Jinja's.

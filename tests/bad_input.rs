@@ -436,7 +436,7 @@ fn numeric_flags_never_panic() {
         "--coalesce-max",
     ] {
         for v in values {
-            let out = case.confdir.run(&["--noop", flag, v, "--file", &keys]);
+            let out = case.confdir.run(&["--onetime", "--noop", flag, v, "--file", &keys]);
             let err = stderr(&out);
             assert!(
                 matches!(out.status.code(), Some(0..=2)),

@@ -365,6 +365,6 @@ fn fan_out_removes_the_file_of_a_service_that_vanished_between_runs() {
         out_dir.join("upstream-manual.conf").exists(),
         "a file it did not write stays"
     );
-    let out = confdir.run(&["--noop", "--exit-code"]);
+    let out = confdir.run(&["--onetime", "--noop", "--exit-code"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }

@@ -460,7 +460,7 @@ fn the_shipped_supervisor_program_runs_the_daemon_and_stops_it_cleanly() {
     let log = dir.join("confd-rs.log");
     let program = shipped
         .replace(
-            "/usr/local/bin/confd-rs -confdir /etc/confd",
+            "/usr/bin/confd-rs -confdir /etc/confd-rs",
             &format!("{BIN} -confdir {}", s.confdir.path().display()),
         )
         .replace(

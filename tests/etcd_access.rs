@@ -60,7 +60,7 @@ fn a_stopped_member_never_fails_a_run_in_any_node_order() {
                 stderr(&out)
             );
             assert_eq!(read(&dest), "/svc_PRE/10.0.0.1-80=10.0.0.1:80\n");
-            let out = confdir.run(&["--noop", "--exit-code"]);
+            let out = confdir.run(&["--onetime", "--noop", "--exit-code"]);
             assert_eq!(
                 out.status.code(),
                 Some(0),

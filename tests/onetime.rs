@@ -244,7 +244,7 @@ fn noop_prints_a_diff_and_exit_code_gates_on_it() {
     w.etcd.put("/search_PRE/127.0.0.1-86", "127.0.0.1:86");
     std::fs::write(&w.dest, "# old\n").expect("dest");
 
-    let out = w.confdir.run(&["--noop", "--exit-code"]);
+    let out = w.confdir.run(&["--onetime", "--noop", "--exit-code"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let diff = stdout(&out);
     let dest = w.dest.display().to_string();
@@ -258,13 +258,13 @@ fn noop_prints_a_diff_and_exit_code_gates_on_it() {
     assert_eq!(w.reload_count(), 0, "noop runs no command");
 
     assert_eq!(
-        w.confdir.run(&["-noop"]).status.code(),
+        w.confdir.run(&["-onetime", "-noop"]).status.code(),
         Some(0),
         "without --exit-code a diff is success"
     );
     let _nginx = Nginx::start(&w.prefix, w.port);
     assert!(w.confdir.run(&["--onetime"]).status.success());
-    let out = w.confdir.run(&["--noop", "--exit-code"]);
+    let out = w.confdir.run(&["--onetime", "--noop", "--exit-code"]);
     assert_eq!(out.status.code(), Some(0), "in sync: {}", stdout(&out));
     assert_eq!(stdout(&out), "");
 }
@@ -404,6 +404,7 @@ fn example_noop(keys: &str, extra: &[&str]) -> std::process::Output {
         .args([
             "--confdir",
             "etc-confd",
+            "--onetime",
             "--noop",
             "--backend",
             "file",
@@ -521,7 +522,7 @@ fn noop_and_onetime_agree_on_a_mode_only_change() {
     assert!(out.status.success(), "{}", stderr(&out));
     std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600)).expect("chmod");
 
-    let noop = run_with(&confdir, &args, &["--noop", "--exit-code"]);
+    let noop = run_with(&confdir, &args, &["--onetime", "--noop", "--exit-code"]);
     assert_eq!(noop.status.code(), Some(1), "{}", stderr(&noop));
     assert!(
         stdout(&noop).contains("mode 0600 -> 0644"),
@@ -532,7 +533,7 @@ fn noop_and_onetime_agree_on_a_mode_only_change() {
     assert!(stderr(&out).contains("updated"), "{}", stderr(&out));
     let mode = std::fs::metadata(&dest).expect("md").permissions().mode() & 0o7777;
     assert_eq!(mode, 0o644);
-    let noop = run_with(&confdir, &args, &["--noop", "--exit-code"]);
+    let noop = run_with(&confdir, &args, &["--onetime", "--noop", "--exit-code"]);
     assert_eq!(noop.status.code(), Some(0), "{}", stdout(&noop));
 }
 

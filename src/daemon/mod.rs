@@ -23,6 +23,47 @@ use crate::pipeline::{self, Prepared, Report, ResourceError, Stop, UnitId};
 use crate::store::{watch, Change, Snapshot, StoreEvent};
 use batch::{Batch, Retries};
 
+/// Takes the confdir's daemon lock (`CONFDIR/.confd-rs.lock`, holding the daemon's pid), or
+/// says which daemon holds it. A confdir that cannot hold the file is run unlocked (logged).
+pub fn lock(confdir: &std::path::Path) -> Result<Option<nix::fcntl::Flock<std::fs::File>>, Error> {
+    use std::io::{Read, Seek, Write};
+    let path = confdir.join(".confd-rs.lock");
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(lock = %path.display(), "cannot create the daemon lock ({e}): running without it");
+            return Ok(None);
+        }
+    };
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(mut held) => {
+            let _ = held.set_len(0);
+            let _ = held.rewind();
+            let _ = writeln!(held, "{}", std::process::id());
+            Ok(Some(held))
+        }
+        Err((mut file, _)) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            Err(config::ConfigError::Invalid {
+                path,
+                message: format!(
+                    "another confd-rs daemon (pid {}) runs on this confdir; stop it first \
+                     (a --noop shadow may run beside it)",
+                    pid.trim()
+                ),
+            }
+            .into())
+        }
+    }
+}
+
 /// Store events in flight. When it is full the source waits, and so stops reading etcd: etcd
 /// buffers or replays the watch from history (a resync if that was compacted). Nothing is lost.
 const STORE_QUEUE: usize = 1024;
@@ -138,7 +179,7 @@ impl Daemon {
                 tracing::debug!(revision = snap.revision, keys = snap.len(), "snapshot");
                 self.metrics.revision(snap.revision);
                 self.metrics.store(Ok(()));
-                if !self.recovered {
+                if !self.recovered && !self.p.cfg.noop {
                     pipeline::recover(&self.p, &snap);
                     self.recovered = true;
                 }

@@ -54,7 +54,7 @@ pub fn spawn(
         .id()
         .and_then(|p| i32::try_from(p).ok())
         .map(Pid::from_raw);
-    tracing::info!(pid = ?pid.map(Pid::as_raw), cmd = %program.to_string_lossy(), "instance started");
+    tracing::info!(pid = pid.map_or(0, Pid::as_raw), cmd = %program.to_string_lossy(), "instance started");
     Ok(Child { inner, pid })
 }
 
