@@ -105,7 +105,10 @@ pub fn plan(target: &Target, text: String) -> Result<Plan, ApplyError> {
             dest: target.dest.clone(),
             error: std::io::Error::new(
                 ErrorKind::NotFound,
-                format!("directory {} does not exist", parent(&target.dest).display()),
+                format!(
+                    "directory {} does not exist",
+                    parent(&target.dest).display()
+                ),
             ),
         });
     }

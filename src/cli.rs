@@ -112,7 +112,12 @@ pub enum ColorChoice {
 pub const PASSWORD_ENV: &str = "CONFD_PASSWORD";
 
 /// The version, with the commit it was built from.
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("CONFD_RS_COMMIT"), ")");
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CONFD_RS_COMMIT"),
+    ")"
+);
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
@@ -258,8 +263,14 @@ pub enum LogFormat {
 const CONFD_ONLY_FLAGS: &[(&str, &str)] = &[
     ("srv-domain", "list the etcd members with --node or `nodes`"),
     ("srv-record", "list the etcd members with --node or `nodes`"),
-    ("auth-token", "confd-rs reads etcd only: use --username with --password-file"),
-    ("auth-type", "confd-rs reads etcd only: use --username with --password-file"),
+    (
+        "auth-token",
+        "confd-rs reads etcd only: use --username with --password-file",
+    ),
+    (
+        "auth-type",
+        "confd-rs reads etcd only: use --username with --password-file",
+    ),
     ("app-id", "vault is not a backend of confd-rs"),
     ("user-id", "vault is not a backend of confd-rs"),
     ("role-id", "vault is not a backend of confd-rs"),
@@ -268,8 +279,14 @@ const CONFD_ONLY_FLAGS: &[(&str, &str)] = &[
     ("table", "dynamodb is not a backend of confd-rs"),
     ("separator", "redis is not a backend of confd-rs"),
     ("filter", "list the keys a resource reads in its `keys`"),
-    ("secret-keyring", "encrypted values (crypt) are not supported"),
-    ("client-insecure", "TLS is always verified: give the CA with --client-ca-keys"),
+    (
+        "secret-keyring",
+        "encrypted values (crypt) are not supported",
+    ),
+    (
+        "client-insecure",
+        "TLS is always verified: give the CA with --client-ca-keys",
+    ),
 ];
 
 /// Parses the process arguments, accepting confd's single-dash long flags.
@@ -338,9 +355,15 @@ mod tests {
     #[test]
     fn confd_only_flags_are_refused_by_name_with_what_to_use() {
         for (args, needle) in [
-            (&["confd-rs", "-srv-domain", "example.com"][..], "`-srv-domain` is a confd flag"),
+            (
+                &["confd-rs", "-srv-domain", "example.com"][..],
+                "`-srv-domain` is a confd flag",
+            ),
             (&["confd-rs", "--table=t"][..], "dynamodb"),
-            (&["confd-rs", "-onetime", "-secret-keyring", "k"][..], "crypt"),
+            (
+                &["confd-rs", "-onetime", "-secret-keyring", "k"][..],
+                "crypt",
+            ),
         ] {
             let err = parse_strs(args).expect_err("refused").to_string();
             assert!(err.contains(needle), "{err}");
@@ -350,7 +373,11 @@ mod tests {
             .iter()
             .map(OsString::from)
             .collect();
-        assert_eq!(confd_only_flag(&after), None, "the instance's own flags are its own");
+        assert_eq!(
+            confd_only_flag(&after),
+            None,
+            "the instance's own flags are its own"
+        );
     }
 
     #[test]

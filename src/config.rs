@@ -765,14 +765,23 @@ fn load_resources(
     // Two resources writing one dest would overwrite each other on every pass: neither runs.
     let mut by_dest: std::collections::BTreeMap<PathBuf, Vec<String>> = Default::default();
     for r in &resources {
-        by_dest.entry(r.dest.clone()).or_default().push(r.name.clone());
+        by_dest
+            .entry(r.dest.clone())
+            .or_default()
+            .push(r.name.clone());
     }
-    let clashes: Vec<(PathBuf, Vec<String>)> =
-        by_dest.into_iter().filter(|(_, names)| names.len() > 1).collect();
+    let clashes: Vec<(PathBuf, Vec<String>)> = by_dest
+        .into_iter()
+        .filter(|(_, names)| names.len() > 1)
+        .collect();
     for (dest, names) in clashes {
         resources.retain(|r| r.dest != dest);
         for name in &names {
-            let others: Vec<&str> = names.iter().filter(|n| *n != name).map(String::as_str).collect();
+            let others: Vec<&str> = names
+                .iter()
+                .filter(|n| *n != name)
+                .map(String::as_str)
+                .collect();
             broken.push(Broken {
                 name: name.clone(),
                 reason: format!(
@@ -868,7 +877,9 @@ fn load_resource(
     let shrink = shrink_guard(&t).map_err(invalid)?;
     let uid = match (&t.owner, t.uid) {
         (Some(_), Some(_)) => {
-            return Err(invalid("template.owner and template.uid both set: keep one".into()))
+            return Err(invalid(
+                "template.owner and template.uid both set: keep one".into(),
+            ))
         }
         (Some(owner), None) => Some(uid_of(owner).map_err(invalid)?),
         (None, uid) => uid,
@@ -948,8 +959,12 @@ fn shrink_guard(t: &TemplateToml) -> Result<Option<ShrinkGuard>, String> {
 fn uid_of(owner: &str) -> Result<u32, String> {
     match nix::unistd::User::from_name(owner) {
         Ok(Some(user)) => Ok(user.uid.as_raw()),
-        Ok(None) => Err(format!("template.owner {owner:?}: no such user on this host")),
-        Err(e) => Err(format!("template.owner {owner:?}: cannot look the user up: {e}")),
+        Ok(None) => Err(format!(
+            "template.owner {owner:?}: no such user on this host"
+        )),
+        Err(e) => Err(format!(
+            "template.owner {owner:?}: cannot look the user up: {e}"
+        )),
     }
 }
 

@@ -10,9 +10,12 @@ use crate::cli::{Cli, Generate};
 pub fn main(what: &Generate) -> std::io::Result<u8> {
     match what {
         Generate::Man { dir } => man_pages(dir)?,
-        Generate::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "confd-rs", &mut std::io::stdout())
-        }
+        Generate::Completions { shell } => clap_complete::generate(
+            *shell,
+            &mut Cli::command(),
+            "confd-rs",
+            &mut std::io::stdout(),
+        ),
     }
     Ok(crate::error::OK)
 }

@@ -10,9 +10,9 @@ pub mod config;
 pub mod convert;
 pub mod daemon;
 pub mod error;
-pub mod generate;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod generate;
 pub mod keypath;
 pub mod logging;
 pub mod metrics;

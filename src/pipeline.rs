@@ -988,7 +988,9 @@ fn install(
 /// The check_cmd of `res` as it would run on a staged file at `stage`: None when it does not
 /// name the staged file (`nginx -t` checks the installed configuration instead).
 pub fn check_of_stage(res: &Resource, stage: &Path) -> Option<String> {
-    res.check_cmd.as_deref().and_then(|cmd| with_src(cmd, stage))
+    res.check_cmd
+        .as_deref()
+        .and_then(|cmd| with_src(cmd, stage))
 }
 
 /// The resource of a unit.

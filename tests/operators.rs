@@ -34,9 +34,14 @@ fn confd_owner_is_a_user_name_and_unknown_users_are_named() {
     let (confdir, keys) = file_confdir(&upstreams_resource(&dest, "owner = \"root\"\n"));
     let out = onetime(&confdir, &keys, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(std::fs::read_to_string(&dest).expect("dest").contains("10.0.0.1:80"));
+    assert!(std::fs::read_to_string(&dest)
+        .expect("dest")
+        .contains("10.0.0.1:80"));
 
-    confdir.resource("r.toml", &upstreams_resource(&dest, "owner = \"no-such-user-x\"\n"));
+    confdir.resource(
+        "r.toml",
+        &upstreams_resource(&dest, "owner = \"no-such-user-x\"\n"),
+    );
     let out = onetime(&confdir, &keys, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
@@ -67,11 +72,25 @@ fn confd_only_flags_and_keys_are_refused_by_name() {
     .expect("confd.toml");
     let out = onetime(&confdir, &keys, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("srv_domain/srv_record"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("srv_domain/srv_record"),
+        "{}",
+        stderr(&out)
+    );
 
-    let out = confdir.run(&["--exit-code", "--onetime", "--file", keys.to_str().expect("utf8")]);
+    std::fs::write(confdir.path().join("confd.toml"), "backend = \"file\"\n").expect("confd.toml");
+    let out = confdir.run(&[
+        "--exit-code",
+        "--onetime",
+        "--file",
+        keys.to_str().expect("utf8"),
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--exit-code works only with --noop"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--exit-code works only with --noop"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -82,7 +101,10 @@ fn a_config_file_elsewhere_moves_the_confdir_and_duplicate_dests_are_refused() {
     let elsewhere = dir.path().join("confd.toml");
     std::fs::write(
         &elsewhere,
-        format!("backend = \"file\"\nconfdir = \"{}\"\n", confdir.path().display()),
+        format!(
+            "backend = \"file\"\nconfdir = \"{}\"\n",
+            confdir.path().display()
+        ),
     )
     .expect("config file");
     let out = Command::new(BIN)
@@ -93,7 +115,10 @@ fn a_config_file_elsewhere_moves_the_confdir_and_duplicate_dests_are_refused() {
         .output()
         .expect("run");
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(dest.exists(), "rendered from the confdir the config file names");
+    assert!(
+        dest.exists(),
+        "rendered from the confdir the config file names"
+    );
 
     confdir.resource("r2.toml", &upstreams_resource(&dest, ""));
     let out = onetime(&confdir, &keys, &[]);
@@ -114,7 +139,10 @@ fn check_validates_a_confdir_in_one_run_without_etcd() {
     let confdir = Confdir::new("nodes = [\"http://127.0.0.1:9\"]\n");
     confdir
         .resource("good.toml", &upstreams_resource(&dest, ""))
-        .resource("typo.toml", "[template]\nsrc = \"x\"\ndest = \"/tmp/x\"\nreload_cmd_typo = 1\n")
+        .resource(
+            "typo.toml",
+            "[template]\nsrc = \"x\"\ndest = \"/tmp/x\"\nreload_cmd_typo = 1\n",
+        )
         .template("bad.tmpl", "{% for x in %}\n")
         .resource(
             "bad.toml",
@@ -132,7 +160,10 @@ fn check_validates_a_confdir_in_one_run_without_etcd() {
     let out = run(&[]);
     let report = stdout(&out);
     assert_eq!(out.status.code(), Some(2), "{report}{}", stderr(&out));
-    assert!(report.contains("typo.toml") && report.contains("reload_cmd_typo"), "{report}");
+    assert!(
+        report.contains("typo.toml") && report.contains("reload_cmd_typo"),
+        "{report}"
+    );
     assert!(report.contains("bad.tmpl:1"), "{report}");
     assert!(report.contains("/no/such/dir does not exist"), "{report}");
     assert!(report.ends_with("3 resources, 3 problems\n"), "{report}");
@@ -149,7 +180,11 @@ fn check_validates_a_confdir_in_one_run_without_etcd() {
     std::fs::write(&keys, "s_PRE:\n  10.0.0.1-80: \"10.0.0.1:80\"\n").expect("keys");
     let out = run(&["--data", keys.to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(5), "{}", stdout(&out));
-    assert!(stdout(&out).contains("check_cmd refuses the render"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("check_cmd refuses the render"),
+        "{}",
+        stdout(&out)
+    );
     std::fs::write(&keys, "s_PRE:\n  10.0.0.9-80: \"10.0.0.9:80\"\n").expect("keys");
     let out = run(&["--data", keys.to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
@@ -175,7 +210,10 @@ fn noop_alone_is_a_shadow_daemon_beside_the_real_one_and_a_second_daemon_is_refu
     let out = confdir.run(&[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains(&format!("another confd-rs daemon (pid {})", real.child.id())),
+        stderr(&out).contains(&format!(
+            "another confd-rs daemon (pid {})",
+            real.child.id()
+        )),
         "{}",
         stderr(&out)
     );
@@ -192,13 +230,17 @@ fn noop_alone_is_a_shadow_daemon_beside_the_real_one_and_a_second_daemon_is_refu
         log.contains("would update (--noop)").then_some(log)
     });
     assert!(log.contains("+    server 10.0.0.2:80;"), "{log}");
-    assert!(!std::fs::read_to_string(&dest).expect("dest").contains("10.0.0.2"));
+    assert!(!std::fs::read_to_string(&dest)
+        .expect("dest")
+        .contains("10.0.0.2"));
 }
 
 #[test]
 fn noop_reports_a_missing_dest_directory_as_the_real_run_would() {
-    let (confdir, keys) =
-        file_confdir(&upstreams_resource(std::path::Path::new("/no/such/dir/up.conf"), ""));
+    let (confdir, keys) = file_confdir(&upstreams_resource(
+        std::path::Path::new("/no/such/dir/up.conf"),
+        "",
+    ));
     for extra in [&["--noop"][..], &[][..]] {
         let out = onetime(&confdir, &keys, extra);
         assert_eq!(out.status.code(), Some(5), "{extra:?}: {}", stderr(&out));
@@ -215,7 +257,10 @@ fn version_names_the_commit_and_help_shows_defaults() {
     let out = Command::new(BIN).arg("--version").output().expect("run");
     let version = stdout(&out);
     assert!(version.starts_with("confd-rs 0."), "{version}");
-    assert!(version.contains(" (") && version.trim_end().ends_with(')'), "{version}");
+    assert!(
+        version.contains(" (") && version.trim_end().ends_with(')'),
+        "{version}"
+    );
     let help = stdout(&Command::new(BIN).arg("--help").output().expect("run"));
     for default in ["[default: 600]", "[default: 60]", "[default: /etc/confd]"] {
         assert!(help.contains(default), "{default} in {help}");
@@ -231,7 +276,12 @@ fn man_pages_and_completions_come_from_the_cli_definition() {
         .output()
         .expect("run");
     assert!(out.status.success(), "{}", stderr(&out));
-    for page in ["confd-rs.1", "confd-rs-register.1", "confd-rs-convert.1", "confd-rs-check.1"] {
+    for page in [
+        "confd-rs.1",
+        "confd-rs-register.1",
+        "confd-rs-convert.1",
+        "confd-rs-check.1",
+    ] {
         let text = std::fs::read_to_string(dir.path().join(page)).expect(page);
         assert!(text.starts_with(".ie") || text.contains(".TH"), "{page}");
     }
@@ -240,6 +290,9 @@ fn man_pages_and_completions_come_from_the_cli_definition() {
             .args(["generate", "completions", shell])
             .output()
             .expect("run");
-        assert!(out.status.success() && stdout(&out).contains("onetime"), "{shell}");
+        assert!(
+            out.status.success() && stdout(&out).contains("onetime"),
+            "{shell}"
+        );
     }
 }

@@ -101,10 +101,13 @@ fn a_mass_deregistration_is_held_then_applied_when_the_view_still_says_so() {
 
     // The hold ends and etcd still says the service is gone: applied.
     g.wait_servers(0);
-    let log = g.daemon.log();
+    // The update's diff is in the log (written just after the file), as one escaped field: no
+    // line of its own.
+    let log = wait_for("the update's log line", SOON, || {
+        let log = g.daemon.log();
+        log.contains("-    server 10.0.0.1:80;").then_some(log)
+    });
     assert!(log.contains("applying the shrink"), "{log}");
-    // The update's diff is in the log, as one escaped field: no line of its own.
-    assert!(log.contains("-    server 10.0.0.1:80;"), "{log}");
     assert!(!log.lines().any(|l| l.starts_with("-    server")), "{log}");
     drop(g.confdir);
 }
