@@ -12,6 +12,8 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(config_loader key_file glob template_functions go_template)
+# At exit too (libFuzzer's -detect_leaks covers only its loop).
+export ASAN_OPTIONS=detect_leaks=0
 status=0
 for t in "${targets[@]}"; do
     log=$(mktemp)

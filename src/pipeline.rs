@@ -153,23 +153,25 @@ impl Prepared {
     /// Keeps what `old` learned of the units both share (values already logged, servers as
     /// last applied, holds in progress) across a reconfiguration.
     pub fn carry_over(&self, old: &Prepared) {
-        if let (Ok(mut mine), Ok(theirs)) = (self.dropped.lock(), old.dropped.lock()) {
-            mine.extend(
-                theirs
-                    .iter()
-                    .filter(|(u, _)| self.contains(u))
-                    .map(|(u, d)| (u.clone(), d.clone())),
-            );
-        }
+        self.keep_units(&self.dropped, &old.dropped);
+        self.keep_units(&self.guard, &old.guard);
         if let (Ok(mut mine), Ok(theirs)) = (self.recovered.lock(), old.recovered.lock()) {
             mine.extend(theirs.iter().cloned());
         }
-        if let (Ok(mut mine), Ok(theirs)) = (self.guard.lock(), old.guard.lock()) {
+    }
+
+    /// `theirs`' entries for units this configuration still has, into `mine`.
+    fn keep_units<T: Clone>(
+        &self,
+        mine: &std::sync::Mutex<BTreeMap<UnitId, T>>,
+        theirs: &std::sync::Mutex<BTreeMap<UnitId, T>>,
+    ) {
+        if let (Ok(mut mine), Ok(theirs)) = (mine.lock(), theirs.lock()) {
             mine.extend(
                 theirs
                     .iter()
                     .filter(|(u, _)| self.contains(u))
-                    .map(|(u, g)| (u.clone(), g.clone())),
+                    .map(|(u, v)| (u.clone(), v.clone())),
             );
         }
     }
