@@ -55,6 +55,9 @@ pub struct Prepared {
     guard: std::sync::Mutex<BTreeMap<UnitId, GuardState>>,
     /// Dests whose leftovers of earlier runs were looked for (see [`recover`]).
     recovered: std::sync::Mutex<BTreeSet<PathBuf>>,
+    /// Renders (by hash) whose reload the server did not take, and why: not installed again
+    /// until the render changes.
+    refused: std::sync::Mutex<BTreeMap<UnitId, (u64, crate::procs::Unconfirmed)>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -147,6 +150,7 @@ impl Prepared {
             dropped: std::sync::Mutex::default(),
             guard: std::sync::Mutex::default(),
             recovered: std::sync::Mutex::default(),
+            refused: std::sync::Mutex::default(),
         }
     }
 
@@ -155,6 +159,7 @@ impl Prepared {
     pub fn carry_over(&self, old: &Prepared) {
         self.keep_units(&self.dropped, &old.dropped);
         self.keep_units(&self.guard, &old.guard);
+        self.keep_units(&self.refused, &old.refused);
         if let (Ok(mut mine), Ok(theirs)) = (self.recovered.lock(), old.recovered.lock()) {
             mine.extend(theirs.iter().cloned());
         }
@@ -509,7 +514,7 @@ pub fn apply_batch(
     let mut reports = Vec::new();
     let mut together: Vec<(Option<&str>, Planned)> = Vec::new();
     let mut diffs: BTreeMap<usize, String> = BTreeMap::new();
-    let mut undos: BTreeMap<usize, Undo> = BTreeMap::new();
+    let mut undos: BTreeMap<usize, (Undo, u64)> = BTreeMap::new();
     for u in units {
         if *stop.borrow() {
             break;
@@ -519,9 +524,21 @@ pub fn apply_batch(
         recover_new(p, &dest);
         let (result, rendering) = match plan(p, u, snap) {
             Ok((Plan::Write(w), rendering)) => {
+                let hash = res.reload_pidfile.as_ref().map(|_| text_hash(w.text()));
+                if let Some(why) = hash.and_then(|h| p.still_refused(u, h)) {
+                    // The server refused this very render: installing it again would only
+                    // leave a config it cannot load on disk for another confirmation wait.
+                    reports.push(Report {
+                        unit: u.clone(),
+                        result: Err(ApplyError::Unconfirmed(why).into()),
+                        rendering,
+                        dest: Some(dest),
+                    });
+                    continue;
+                }
                 diffs.insert(reports.len(), capped(w.diff()));
-                if res.reload_pidfile.is_some() {
-                    undos.insert(reports.len(), w.undo());
+                if let Some(h) = hash {
+                    undos.insert(reports.len(), (w.undo(), h));
                 }
                 match check_of(&p.cfg, res) {
                     Check::OfStage => {
@@ -705,7 +722,7 @@ fn reload(
     snap: &Snapshot,
     reports: &mut [Report],
     diffs: &BTreeMap<usize, String>,
-    mut undos: BTreeMap<usize, Undo>,
+    mut undos: BTreeMap<usize, (Undo, u64)>,
     run: &impl Fn(&str) -> Result<(), CommandError>,
 ) {
     let mut reloads: Vec<(&str, Vec<usize>)> = Vec::new();
@@ -748,6 +765,10 @@ fn reload(
             let (res, _) = p.get(&reports[*i].unit)?;
             res.reload_pidfile.clone()
         });
+        let hashes: BTreeMap<usize, u64> = group
+            .iter()
+            .filter_map(|i| undos.get(i).map(|(_, h)| (*i, *h)))
+            .collect();
         let result = reload_confirmed(cmd, pidfile.as_deref(), &group, &mut undos, run);
         match &result {
             Ok(()) => tracing::info!(cmd, confirmed = pidfile.is_some(), "reloaded"),
@@ -759,6 +780,7 @@ fn reload(
                 continue;
             };
             owe(&target(res, unit.part.as_deref()).dest, result.is_err());
+            p.remember_refusal(unit, hashes.get(&i).copied(), &result);
             if let Err(e) = &result {
                 reports[i].result = Err(ApplyError::from(e.clone()).into());
             }
@@ -772,7 +794,7 @@ fn reload_confirmed(
     cmd: &str,
     pidfile: Option<&Path>,
     group: &[usize],
-    undos: &mut BTreeMap<usize, Undo>,
+    undos: &mut BTreeMap<usize, (Undo, u64)>,
     run: &impl Fn(&str) -> Result<(), CommandError>,
 ) -> Result<(), ReloadFailure> {
     let before = pidfile.map(crate::procs::before);
@@ -780,12 +802,8 @@ fn reload_confirmed(
     let Some(why) = before.and_then(|b| b.confirm(crate::procs::CONFIRM_TIMEOUT).err()) else {
         return Ok(());
     };
-    tracing::error!(
-        cmd,
-        "reload not confirmed: {why}: putting the previous files back"
-    );
     for i in group {
-        if let Some(undo) = undos.remove(i) {
+        if let Some((undo, _)) = undos.remove(i) {
             let dest = undo.dest().display().to_string();
             if let Err(e) = undo.apply() {
                 tracing::error!(dest, "{e}");
@@ -796,6 +814,41 @@ fn reload_confirmed(
         tracing::error!("reload_cmd after putting the previous files back: {e}");
     }
     Err(ReloadFailure::Unconfirmed(why))
+}
+
+/// A render's identity, to know it again.
+fn text_hash(text: Option<&str>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
+impl Prepared {
+    /// Why the server refused this unit's render `hash`, if it did.
+    fn still_refused(&self, u: &UnitId, hash: u64) -> Option<crate::procs::Unconfirmed> {
+        let refused = self.refused.lock().ok()?;
+        refused
+            .get(u)
+            .filter(|(h, _)| *h == hash)
+            .map(|(_, why)| why.clone())
+    }
+
+    /// Remembers a render the server refused; forgets the refusal once a reload is confirmed.
+    fn remember_refusal(&self, u: &UnitId, hash: Option<u64>, result: &Result<(), ReloadFailure>) {
+        let Ok(mut refused) = self.refused.lock() else {
+            return;
+        };
+        match (result, hash) {
+            (Err(ReloadFailure::Unconfirmed(why)), Some(h)) => {
+                refused.insert(u.clone(), (h, why.clone()));
+            }
+            (Ok(()), _) => {
+                refused.remove(u);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Why a reload failed, for every unit of its group.
