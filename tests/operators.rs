@@ -296,3 +296,27 @@ fn man_pages_and_completions_come_from_the_cli_definition() {
         );
     }
 }
+
+#[test]
+fn the_agents_supervisor_example_is_a_valid_register_line_with_the_graceful_exit_codes() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(REPO).join("etc-confd/confd-rs-register.supervisor.conf"),
+    )
+    .expect("shipped example");
+    assert!(text.lines().any(|l| l == "exitcodes=0,143"), "{text}");
+    assert!(text.lines().any(|l| l == "stopsignal=TERM"), "{text}");
+    let command = text
+        .lines()
+        .find_map(|l| l.strip_prefix("command="))
+        .expect("a command= line");
+    let args: Vec<std::ffi::OsString> = command.split_whitespace().map(Into::into).collect();
+    let cli = confd_rs::cli::parse(args).expect("the example's flags parse");
+    assert!(
+        matches!(cli.command, Some(confd_rs::cli::Command::Register(_))),
+        "{command}"
+    );
+    assert!(
+        !command.contains("--password "),
+        "no password on the command line: {command}"
+    );
+}
