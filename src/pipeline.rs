@@ -470,10 +470,11 @@ pub fn recover(p: &Prepared, snap: &Snapshot) {
 /// Recovers a dest the start-up recovery did not know of (a service that appeared since),
 /// before it is first planned: its debris from earlier runs goes before anything is staged.
 fn recover_new(p: &Prepared, dest: &Path) {
+    // Every unit of every pass comes here: allocate only for a dest not seen before.
     let new = p
         .recovered
         .lock()
-        .map(|mut seen| seen.insert(dest.to_owned()))
+        .map(|mut seen| !seen.contains(dest) && seen.insert(dest.to_owned()))
         .unwrap_or(false);
     if new {
         apply::recover([dest]);

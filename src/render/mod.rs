@@ -91,12 +91,13 @@ impl Template {
         let (jinja, go) = match syntax {
             Syntax::Jinja => (source.to_owned(), None),
             Syntax::Go => {
-                let t = gotmpl::translate(source).map_err(|e| RenderError::Template {
+                let mut t = gotmpl::translate(source).map_err(|e| RenderError::Template {
                     template: name.to_owned(),
                     at: format!("{}:{}", e.line, e.col),
                     message: e.message.replace('\n', " "),
                 })?;
-                (t.source.clone(), Some(t))
+                // The environment keeps the Jinja text; the template keeps only the positions.
+                (std::mem::take(&mut t.source), Some(t))
             }
         };
         let mut t = Template {

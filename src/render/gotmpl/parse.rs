@@ -300,30 +300,23 @@ impl<'a> Lexer<'a> {
                     }
                     Tok::Space
                 }
-                '(' => {
-                    depth += 1;
+                '(' | ')' | '|' | ',' | '=' => {
                     self.pos += 1;
-                    Tok::LParen
-                }
-                ')' => {
-                    if depth == 0 {
-                        return Err(self.err(start, "unexpected right paren"));
+                    match c {
+                        '(' => {
+                            depth += 1;
+                            Tok::LParen
+                        }
+                        ')' => {
+                            depth = depth
+                                .checked_sub(1)
+                                .ok_or_else(|| self.err(start, "unexpected right paren"))?;
+                            Tok::RParen
+                        }
+                        '|' => Tok::Pipe,
+                        ',' => Tok::Comma,
+                        _ => Tok::Assign,
                     }
-                    depth -= 1;
-                    self.pos += 1;
-                    Tok::RParen
-                }
-                '|' => {
-                    self.pos += 1;
-                    Tok::Pipe
-                }
-                ',' => {
-                    self.pos += 1;
-                    Tok::Comma
-                }
-                '=' => {
-                    self.pos += 1;
-                    Tok::Assign
                 }
                 ':' => {
                     if !self.rest().starts_with(":=") {

@@ -473,7 +473,7 @@ impl Translator<'_> {
             return fail("empty command");
         };
         if let Term::Func(name) = first {
-            let mut args: Vec<Expr> = cmd.args[1..].iter().map(|a| self.term(a, true)).collect();
+            let mut args: Vec<Expr> = cmd.args[1..].iter().map(|a| self.term(a)).collect();
             args.extend(piped);
             return call(name, args);
         }
@@ -492,10 +492,10 @@ impl Translator<'_> {
         if let Term::Nil = first {
             return fail("nil is not a command");
         }
-        self.term(first, false)
+        self.term(first)
     }
 
-    fn term(&mut self, t: &Term, _arg: bool) -> Expr {
+    fn term(&mut self, t: &Term) -> Expr {
         match t {
             Term::Func(name) => call(name, Vec::new()),
             Term::Dot => self.scope.dot.clone(),
@@ -670,75 +670,59 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
 
 /// `printf "%s:%d" a b` with strings and ints only is a concatenation: `a ~ ":" ~ b`.
 fn printf(args: Vec<Expr>) -> Expr {
-    let concat = || -> Option<String> {
-        let fmt = args.first().filter(|f| f.ty == Ty::Str)?;
-        let format: String = serde_json::from_str(&fmt.code).ok()?;
-        let mut parts: Vec<String> = Vec::new();
-        let mut lit = String::new();
-        let mut rest = args[1..].iter();
-        let mut chars = format.chars();
-        while let Some(c) = chars.next() {
-            if c != '%' {
-                lit.push(c);
-                continue;
-            }
-            match chars.next()? {
-                '%' => lit.push('%'),
-                'v' | 's' | 'd' => {
-                    let a = rest.next()?;
-                    if !a.ty.prints_same() || a.ty == Ty::Bool {
-                        return None;
-                    }
-                    if !lit.is_empty() {
-                        parts.push(literal(&std::mem::take(&mut lit)));
-                    }
-                    parts.push(paren(&a.code));
-                }
-                _ => return None,
-            }
-        }
-        if rest.next().is_some() {
-            return None;
-        }
-        // %d of a string and %s of an int differ from plain printing.
-        if !lit.is_empty() || parts.is_empty() {
-            parts.push(literal(&lit));
-        }
-        Some(parts.join(" ~ "))
-    };
-    let typed_ok = {
-        // Reject %d of strings: Go prints %!d(string=…).
-        let fmt: Option<String> = args
-            .first()
-            .and_then(|f| serde_json::from_str(&f.code).ok());
-        fmt.is_some_and(|f| {
-            let mut it = args[1..].iter();
-            let mut chars = f.chars();
-            let mut ok = true;
-            while let Some(c) = chars.next() {
-                if c == '%' {
-                    match chars.next() {
-                        Some('%') => {}
-                        Some('d') => ok &= it.next().is_some_and(|a| a.ty == Ty::Int),
-                        Some('s') => ok &= it.next().is_some_and(|a| a.ty == Ty::Str),
-                        Some('v') => {
-                            ok &= it.next().is_some_and(|a| matches!(a.ty, Ty::Str | Ty::Int))
-                        }
-                        _ => ok = false,
-                    }
-                }
-            }
-            ok
-        })
-    };
-    match concat().filter(|_| typed_ok) {
-        // A lone int must still come out as a string.
-        Some(code) if args.len() == 2 && args[1].ty == Ty::Int && code == paren(&args[1].code) => {
-            Expr::new(format!("{code}|string"), Ty::Str)
-        }
+    match concatenation(&args) {
         Some(code) => Expr::new(code, Ty::Str),
         None => Expr::new(format!("go_printf({})", args_code(&args)), Ty::Str),
     }
+}
+
+/// The Jinja concatenation equal to `printf` with a literal format of `%s` (strings), `%d`
+/// (ints), `%v` (either) and `%%`; None for anything else (`%d` of a string prints
+/// `%!d(string=…)` in Go, a width pads, …).
+fn concatenation(args: &[Expr]) -> Option<String> {
+    let fmt = args.first().filter(|f| f.ty == Ty::Str)?;
+    let format: String = serde_json::from_str(&fmt.code).ok()?;
+    let mut parts: Vec<String> = Vec::new();
+    let mut lit = String::new();
+    let mut rest = args[1..].iter();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            lit.push(c);
+            continue;
+        }
+        let verb = chars.next()?;
+        if verb == '%' {
+            lit.push('%');
+            continue;
+        }
+        let a = rest.next()?;
+        let fits = match verb {
+            'd' => a.ty == Ty::Int,
+            's' => a.ty == Ty::Str,
+            'v' => matches!(a.ty, Ty::Str | Ty::Int),
+            _ => false,
+        };
+        if !fits {
+            return None;
+        }
+        if !lit.is_empty() {
+            parts.push(literal(&std::mem::take(&mut lit)));
+        }
+        // `~` makes a string of an int; a lone int needs the filter.
+        parts.push(if a.ty == Ty::Int && format.len() == 2 {
+            format!("{}|string", paren(&a.code))
+        } else {
+            paren(&a.code)
+        });
+    }
+    if rest.next().is_some() {
+        return None;
+    }
+    if !lit.is_empty() || parts.is_empty() {
+        parts.push(literal(&lit));
+    }
+    Some(parts.join(" ~ "))
 }
 
 /// The Jinja function for a Go/confd function, and what it returns.
