@@ -112,6 +112,7 @@ fn apply_figures(keys: usize, text: &str) {
         uid: None,
         gid: None,
         keep_stage_file: false,
+        same: apply::Sameness::Bytes,
     };
     let write = |t: &str| match apply::plan(&target, t.to_owned()).expect("plan") {
         Plan::Write(w) => w.stage().expect("stage").swap().expect("swap").commit(),

@@ -60,6 +60,27 @@ pub struct Target {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub keep_stage_file: bool,
+    /// What counts as the same content.
+    pub same: Sameness,
+}
+
+/// When a render is the same as dest's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sameness {
+    #[default]
+    Bytes,
+    /// Byte for byte but for the revisions balancer directives carry: a dynamic upstream file is
+    /// rewritten only when something but its version changed (see `dynamic::layout`).
+    BalancerVersionsAside,
+}
+
+impl Sameness {
+    fn same(self, old: &[u8], new: &str) -> bool {
+        match self {
+            Sameness::Bytes => old == new.as_bytes(),
+            Sameness::BalancerVersionsAside => crate::dynamic::layout::same_but_versions(old, new),
+        }
+    }
 }
 
 /// Owner and permission bits of a dest file.
@@ -115,7 +136,7 @@ pub fn plan(target: &Target, text: String) -> Result<Plan, ApplyError> {
     let meta = wanted_meta(target, previous.as_ref());
     if previous
         .as_ref()
-        .is_some_and(|c| c.bytes == text.as_bytes() && c.meta == meta)
+        .is_some_and(|c| target.same.same(&c.bytes, &text) && c.meta == meta)
     {
         return Ok(Plan::Unchanged);
     }
@@ -145,6 +166,12 @@ impl Write {
     /// The text to install (None: dest is to be removed).
     pub fn text(&self) -> Option<&str> {
         self.text.as_deref()
+    }
+
+    /// Dest's content now, if it exists and is text.
+    pub fn previous_text(&self) -> Option<&str> {
+        let previous = self.previous.as_ref()?;
+        std::str::from_utf8(&previous.bytes).ok()
     }
 
     /// What `--noop` prints: a unified diff of the content, and a line for a mode or owner change.
@@ -727,6 +754,7 @@ mod tests {
             uid: None,
             gid: None,
             keep_stage_file: false,
+            same: Sameness::Bytes,
         }
     }
 

@@ -87,6 +87,11 @@ impl Config {
             .flat_map(|r| r.keys.iter().cloned())
             .collect()
     }
+
+    /// Whether some resource hands server lists to nginx's balancer (`dynamic`).
+    pub fn is_dynamic(&self) -> bool {
+        self.resources.iter().any(|r| r.dynamic.is_some())
+    }
 }
 
 /// How the daemon batches changes: a change after a quiet `window` applies at once; changes
@@ -180,6 +185,9 @@ pub struct Resource {
     pub shrink: Option<ShrinkGuard>,
     /// What every printed value must be (nginx-safe for nginx config, see `nginx_config`).
     pub value_check: ValueCheck,
+    /// The Lua balancer's admin socket: membership changes are sent there instead of reloading
+    /// (see `dynamic`).
+    pub dynamic: Option<PathBuf>,
 }
 
 /// Whether a resource writes nginx config, when it does not say (`value_check`): its dest is a
@@ -303,6 +311,8 @@ struct TemplateToml {
     reload_pidfile: Option<PathBuf>,
     /// confd-rs: "nginx" (printed values may not break nginx syntax) or "none".
     value_check: Option<ValueCheck>,
+    /// confd-rs: the Lua balancer's admin socket; server-list changes go there, not to a reload.
+    dynamic: Option<PathBuf>,
     /// confd-rs shrink guard: "50%".
     max_shrink: Option<String>,
     min_servers: Option<usize>,
@@ -886,6 +896,18 @@ fn load_resource(
     };
     let check_cmd = t.check_cmd.filter(|c| !c.trim().is_empty());
     let reload_cmd = t.reload_cmd.filter(|c| !c.trim().is_empty());
+    let dynamic = match (t.dynamic, &reload_cmd) {
+        (Some(socket), _) if !socket.is_absolute() => return Err(invalid(format!(
+            "template.dynamic must be the absolute path of the balancer's admin socket, not {:?}",
+            socket.display().to_string()
+        ))),
+        (Some(_), None) => {
+            return Err(invalid(
+                "template.dynamic needs reload_cmd: the reload path is its fallback".into(),
+            ))
+        }
+        (dynamic, _) => dynamic,
+    };
     let value_check = t.value_check.unwrap_or(
         if nginx_config(&t.dest, check_cmd.as_deref(), reload_cmd.as_deref()) {
             ValueCheck::Nginx
@@ -922,6 +944,7 @@ fn load_resource(
         syntax_from,
         shrink,
         value_check,
+        dynamic,
     })
 }
 

@@ -5,4 +5,7 @@
 pub enum Event {
     /// Re-read confd.toml, conf.d and templates (SIGHUP or an edit in the confdir).
     Reconfigure(&'static str),
+    /// Compare the sets nginx's balancer holds with the files, and send what differs (see
+    /// `dynamic::watch_nginx`).
+    Resync(&'static str),
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod convert;
 pub mod daemon;
+pub mod dynamic;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;

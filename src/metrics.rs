@@ -20,6 +20,8 @@ use prometheus_client::registry::{Metric, Registry};
 /// What became of one resource in a pass, as the metrics count it.
 pub enum Applied<'a> {
     Updated,
+    /// In place, its server lists sent to nginx's balancer instead of a reload.
+    Delivered,
     Unchanged,
     Failed {
         reason: &'a str,
@@ -68,6 +70,25 @@ pub struct Status {
     pub store: String,
     pub revision: i64,
     pub units: Vec<UnitStatus>,
+    /// Upstreams balanced by the Lua balancer (`dynamic`).
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamStatus>,
+}
+
+/// A dynamic upstream in the `/status` view.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct UpstreamStatus {
+    pub name: String,
+    /// How its last change reached nginx: "dynamic" (the balancer, no reload) or "reload".
+    pub path: String,
+    /// RFC 3339, UTC.
+    pub last_change: String,
+    /// The version (etcd revision) of its file.
+    pub version: i64,
+    /// The balancer endpoint, and the version nginx's balancer holds as of the last resync.
+    pub endpoint: String,
+    pub nginx_version: Option<i64>,
+    pub last_error: Option<String>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -105,6 +126,7 @@ struct Health {
     /// Units the shrink guard holds, and why.
     held: BTreeMap<String, String>,
     units: BTreeMap<String, UnitStatus>,
+    upstreams: BTreeMap<String, UpstreamStatus>,
     revision: i64,
 }
 
@@ -194,6 +216,7 @@ impl Metrics {
             .inc_by(seen.dropped as u64);
         let result = match &applied {
             Applied::Updated => "updated",
+            Applied::Delivered => "delivered",
             Applied::Unchanged => "unchanged",
             Applied::Failed { .. } => "failed",
             Applied::Held { .. } => "held",
@@ -247,7 +270,7 @@ impl Metrics {
                 health.held.insert(seen.unit.to_owned(), reason.to_owned());
                 return;
             }
-            Applied::Updated | Applied::Unchanged => {
+            Applied::Updated | Applied::Delivered | Applied::Unchanged => {
                 let secs = now
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .unwrap_or_default();
@@ -261,6 +284,35 @@ impl Metrics {
         }
         if was_held {
             self.held.get_or_create(&label).dec();
+        }
+    }
+
+    /// A dynamic upstream's change reached nginx by the balancer (`dynamic`: then nginx holds
+    /// this version) or a reload (nginx's balancer learns it at the resync that follows).
+    pub fn balanced(&self, name: &str, version: i64, dynamic: bool) {
+        let mut h = self.lock();
+        let u = h.upstreams.entry(name.to_owned()).or_default();
+        u.name = name.to_owned();
+        u.path = if dynamic { "dynamic" } else { "reload" }.to_owned();
+        u.version = version;
+        u.last_change = rfc3339(SystemTime::now());
+        if dynamic {
+            u.nginx_version = Some(version);
+            u.last_error = None;
+        }
+    }
+
+    /// A resync at a balancer endpoint of the files' sets (name, version): nginx holds them
+    /// now, or the resync failed and what nginx holds is unknown.
+    pub fn resynced(&self, endpoint: &str, sets: &[(String, i64)], result: Result<(), String>) {
+        let mut h = self.lock();
+        for (name, version) in sets {
+            let u = h.upstreams.entry(name.clone()).or_default();
+            u.name.clone_from(name);
+            u.version = *version;
+            u.endpoint = endpoint.to_owned();
+            u.nginx_version = result.as_ref().ok().map(|()| *version);
+            u.last_error = result.as_ref().err().cloned();
         }
     }
 
@@ -349,6 +401,7 @@ impl Metrics {
             },
             revision: h.revision,
             units: units.into_values().collect(),
+            upstreams: h.upstreams.values().cloned().collect(),
         }
     }
 

@@ -22,11 +22,17 @@ pub async fn run(p: Prepared) -> Result<u8, Error> {
     }
     pipeline::recover(&p, &snap);
     let units = p.units(&snap);
-    let reports = pipeline::run(Arc::new(p), units, Arc::new(snap), pipeline::never()).await;
+    let (p, snap) = (Arc::new(p), Arc::new(snap));
+    let reports = pipeline::run(p.clone(), units, snap.clone(), pipeline::never()).await;
     for report in &reports {
         if let Err(e) = &report.result {
             keep_first(&mut code, e.exit_code());
         }
+    }
+    if p.cfg.is_dynamic() {
+        // nginx's balancers get what the files say (an endpoint that is down is logged: nginx
+        // then serves the files' lists, so it does not fail the run).
+        pipeline::resync(p, snap).await;
     }
     Ok(code)
 }

@@ -14,9 +14,10 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-use crate::apply::{self, ApplyError, Plan, Swapped, Target, Undo, Write};
+use crate::apply::{self, ApplyError, Plan, Sameness, Swapped, Target, Undo, Write};
 use crate::command::{self, CommandError};
 use crate::config::{Config, Resource, ShrinkGuard};
+use crate::dynamic;
 use crate::keypath;
 use crate::render::{KeySpace, Pattern, RenderError, Template};
 use crate::store::Snapshot;
@@ -351,6 +352,11 @@ fn target(r: &Resource, dir: Option<&str>) -> Target {
         uid: r.uid,
         gid: r.gid,
         keep_stage_file: r.keep_stage_file,
+        same: if r.dynamic.is_some() {
+            Sameness::BalancerVersionsAside
+        } else {
+            Sameness::Bytes
+        },
     }
 }
 
@@ -381,6 +387,19 @@ pub struct Report {
     pub rendering: Rendering,
     /// Its dest file.
     pub dest: Option<PathBuf>,
+    /// Whether a reload ran for it in this pass.
+    pub reloaded: bool,
+    /// For a dynamic resource's written file: its balanced upstreams.
+    pub upstreams: Vec<Upstream>,
+}
+
+/// A balanced upstream as a pass left it: its version (the file's), and whether the change
+/// reached nginx through the balancer (else by a reload).
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub name: String,
+    pub version: i64,
+    pub dynamic: bool,
 }
 
 /// What a render read and left out (each left-out value is already logged by key).
@@ -393,7 +412,10 @@ pub struct Rendering {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Unchanged,
+    /// In place; its reload_cmd runs.
     Installed,
+    /// In place, and its new server lists are in nginx's balancer: no reload.
+    Delivered,
 }
 
 /// Set when the process should stop: a pass starts no new unit once it is.
@@ -411,8 +433,12 @@ pub fn plan(p: &Prepared, u: &UnitId, snap: &Snapshot) -> Result<(Plan, Renderin
         return Ok((Plan::Unchanged, Rendering::default()));
     };
     let (kvs, within) = snap.keys_for(&res.prefix, &res.keys);
+    let keys = |kvs, within| match res.dynamic {
+        Some(_) => KeySpace::within(kvs, within).balanced_at(snap.revision),
+        None => KeySpace::within(kvs, within),
+    };
     let rendered = match &u.part {
-        None => template.render(KeySpace::within(kvs, within), &[])?,
+        None => template.render(keys(kvs, within), &[])?,
         Some(dir) => {
             let under = format!("{dir}/");
             let visible = |k: &String| within.iter().any(|w| k.starts_with(w.as_str()));
@@ -430,7 +456,7 @@ pub fn plan(p: &Prepared, u: &UnitId, snap: &Snapshot) -> Result<(Plan, Renderin
             }
             let base = keypath::base(dir);
             let vars = [("dir", base.as_str()), ("path", dir.as_str())];
-            template.render(KeySpace::within(kvs, vec![under]), &vars)?
+            template.render(keys(kvs, vec![under]), &vars)?
         }
     };
     for msg in p.newly_dropped(u, &rendered.dropped) {
@@ -516,6 +542,7 @@ pub fn apply_batch(
     let mut together: Vec<(Option<&str>, Planned)> = Vec::new();
     let mut diffs: BTreeMap<usize, String> = BTreeMap::new();
     let mut undos: BTreeMap<usize, (Undo, u64)> = BTreeMap::new();
+    let mut deliveries: BTreeMap<usize, Delivery> = BTreeMap::new();
     for u in units {
         if *stop.borrow() {
             break;
@@ -534,6 +561,8 @@ pub fn apply_batch(
                         result: Err(ApplyError::Unconfirmed(why).into()),
                         rendering,
                         dest: Some(dest),
+                        reloaded: false,
+                        upstreams: Vec::new(),
                     });
                     continue;
                 }
@@ -541,7 +570,19 @@ pub fn apply_batch(
                 if let Some(h) = hash {
                     undos.insert(reports.len(), (w.undo(), h));
                 }
-                match check_of(&p.cfg, res) {
+                let delivery = res
+                    .dynamic
+                    .as_deref()
+                    .and_then(|socket| membership(socket, &w, &dest));
+                let check = match delivery {
+                    // Only addresses moved, each parsed as one: nothing for a check to find.
+                    Some(d) => {
+                        deliveries.insert(reports.len(), d);
+                        Check::Together(None)
+                    }
+                    None => check_of(&p.cfg, res),
+                };
+                match check {
                     Check::OfStage => {
                         (install(&p.cfg, res, w, &run).map_err(Into::into), rendering)
                     }
@@ -564,10 +605,16 @@ pub fn apply_batch(
             result,
             rendering,
             dest: Some(dest),
+            reloaded: false,
+            upstreams: Vec::new(),
         });
     }
     for (cmd, writes) in together {
         settle(p, cmd, writes, &mut reports, &run);
+    }
+    deliver(&mut reports, deliveries, rt);
+    for r in &mut reports {
+        r.upstreams = balanced(p, r);
     }
     for r in &reports {
         if matches!(
@@ -580,6 +627,122 @@ pub fn apply_batch(
     record_owned(p, &reports);
     reload(p, snap, &mut reports, &diffs, undos, &run);
     reports
+}
+
+/// A dynamic unit's change that only moved servers: the sets to send instead of reloading.
+struct Delivery {
+    socket: PathBuf,
+    sets: Vec<dynamic::Set>,
+}
+
+/// The delivery a write needs instead of a reload, if it only changes server lists of upstreams
+/// nginx already has (so not when dest's reload is still owed: nginx may not have the old file).
+fn membership(socket: &Path, w: &Write, dest: &Path) -> Option<Delivery> {
+    let (old, new) = (w.previous_text()?, w.text()?);
+    if apply::reload_owed(dest) {
+        return None;
+    }
+    match dynamic::route(old, new) {
+        dynamic::Route::Dynamic(sets) => Some(Delivery {
+            socket: socket.to_owned(),
+            sets,
+        }),
+        dynamic::Route::Reload(why) => {
+            tracing::info!(dest = %dest.display(), "reload path: {why}");
+            None
+        }
+    }
+}
+
+/// Sends each delivery whose file is in place; one that fails leaves its unit `Installed`, so
+/// the reload path runs for it with the file already there.
+fn deliver(reports: &mut [Report], deliveries: BTreeMap<usize, Delivery>, rt: &Handle) {
+    for (i, d) in deliveries {
+        if !matches!(reports[i].result, Ok(Outcome::Installed)) {
+            continue;
+        }
+        match rt.block_on(dynamic::deliver(&d.socket, &d.sets)) {
+            Ok(()) => reports[i].result = Ok(Outcome::Delivered),
+            Err(e) => {
+                tracing::warn!(resource = %reports[i].unit, "{e}: taking the reload path, the file is in place");
+            }
+        }
+    }
+}
+
+/// A written dynamic unit's balanced upstreams, as its file now has them.
+fn balanced(p: &Prepared, r: &Report) -> Vec<Upstream> {
+    let dynamic = match r.result {
+        Ok(Outcome::Delivered) => true,
+        Ok(Outcome::Installed) => false,
+        _ => return Vec::new(),
+    };
+    let dynamic_resource = p.get(&r.unit).is_some_and(|(res, _)| res.dynamic.is_some());
+    let Some(text) = r
+        .dest
+        .as_deref()
+        .filter(|_| dynamic_resource)
+        .and_then(|d| std::fs::read_to_string(d).ok())
+    else {
+        return Vec::new();
+    };
+    dynamic::Layout::parse(&text)
+        .sets
+        .into_iter()
+        .map(|s| Upstream {
+            name: s.name,
+            version: s.version,
+            dynamic,
+        })
+        .collect()
+}
+
+/// What a resync did at one balancer endpoint: the sets of the files (name, version), and how
+/// many it sent, or why it could not.
+#[derive(Debug)]
+pub struct Resynced {
+    pub socket: PathBuf,
+    pub sets: Vec<(String, i64)>,
+    pub result: Result<usize, dynamic::EndpointError>,
+}
+
+/// Compares the sets each balancer holds with the installed files of every dynamic unit, and
+/// sends what differs (see `dynamic::resync`): at start, after every pass that reloaded, when
+/// the nginx master changes, and periodically.
+pub async fn resync(p: Arc<Prepared>, snap: Arc<Snapshot>) -> Vec<Resynced> {
+    let files = tokio::task::spawn_blocking(move || balanced_files(&p, &snap))
+        .await
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (socket, sets) in files {
+        let result = dynamic::resync(&socket, &sets).await;
+        match &result {
+            Ok(0) => tracing::debug!(socket = %socket.display(), "balancer in sync"),
+            Ok(sent) => tracing::info!(socket = %socket.display(), sent, "balancer resynced"),
+            Err(e) => tracing::warn!("resync: {e}; nginx serves the files' lists"),
+        }
+        let sets = sets.into_iter().map(|s| (s.name, s.version)).collect();
+        out.push(Resynced {
+            socket,
+            sets,
+            result,
+        });
+    }
+    out
+}
+
+/// Every dynamic unit's installed sets, by balancer socket.
+fn balanced_files(p: &Prepared, snap: &Snapshot) -> BTreeMap<PathBuf, Vec<dynamic::Set>> {
+    let mut by_socket: BTreeMap<PathBuf, Vec<dynamic::Set>> = BTreeMap::new();
+    for u in p.units(snap) {
+        let Some((res, _)) = p.get(&u) else { continue };
+        let Some(socket) = &res.dynamic else { continue };
+        let sets = by_socket.entry(socket.clone()).or_default();
+        if let Ok(text) = std::fs::read_to_string(target(res, u.part.as_deref()).dest) {
+            sets.extend(dynamic::Layout::parse(&text).sets);
+        }
+    }
+    by_socket
 }
 
 /// The daemon's `--noop` (shadow mode): each unit's plan, its diff logged; nothing is written,
@@ -609,6 +772,8 @@ fn shadow(p: &Prepared, units: &[UnitId], snap: &Snapshot, stop: &Stop) -> Vec<R
             result,
             rendering,
             dest: Some(dest),
+            reloaded: false,
+            upstreams: Vec::new(),
         });
     }
     reports
@@ -737,11 +902,16 @@ fn reload(
                 tracing::debug!(dest = %dest.display(), "in sync");
                 apply::reload_owed(&dest)
             }
-            Ok(Outcome::Installed) => {
+            Ok(outcome @ (Outcome::Installed | Outcome::Delivered)) => {
                 // The diff is one escaped field: a value in it cannot start a log line of its own.
                 let diff = diffs.get(&i).map_or("", String::as_str);
-                tracing::info!(dest = %dest.display(), revision = snap.revision, diff = ?diff, "updated");
-                true
+                let path = if *outcome == Outcome::Delivered {
+                    "dynamic"
+                } else {
+                    "reload"
+                };
+                tracing::info!(dest = %dest.display(), revision = snap.revision, path, diff = ?diff, "updated");
+                *outcome == Outcome::Installed
             }
             // Logged when the hold started.
             Err(ResourceError::Held(_)) => false,
@@ -776,6 +946,7 @@ fn reload(
             Err(e) => tracing::error!("{e}"),
         }
         for i in group {
+            reports[i].reloaded = true;
             let unit = &reports[i].unit;
             let Some((res, _)) = p.get(unit) else {
                 continue;

@@ -93,6 +93,19 @@ pub fn table(s: &Status) -> String {
         out.push_str(&n.replace('\n', " "));
         out.push('\n');
     }
+    for u in &s.upstreams {
+        let held = u
+            .nginx_version
+            .map_or_else(|| "unknown".to_owned(), |v| v.to_string());
+        out.push_str(&format!(
+            "upstream {}: last change by {} at {}, file version {}, nginx holds {held}",
+            u.name, u.path, u.last_change, u.version
+        ));
+        if let Some(e) = &u.last_error {
+            out.push_str(&format!(" ({})", e.replace('\n', " ")));
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -124,6 +137,15 @@ mod tests {
                     ..UnitStatus::default()
                 },
             ],
+            upstreams: vec![crate::metrics::UpstreamStatus {
+                name: "a_PRE".into(),
+                path: "dynamic".into(),
+                last_change: "2026-11-27T07:31:00Z".into(),
+                version: 41,
+                endpoint: "/run/confd-rs/nginx/admin.sock".into(),
+                nginx_version: Some(41),
+                last_error: None,
+            }],
         };
         let t = table(&s);
         let lines: Vec<&str> = t.lines().collect();
@@ -134,6 +156,10 @@ mod tests {
         assert_eq!(
             lines[4],
             "up.toml[/a_PRE]: held by the shrink guard (/a_PRE/*: 10 -> 0 servers)"
+        );
+        assert_eq!(
+            lines[5],
+            "upstream a_PRE: last change by dynamic at 2026-11-27T07:31:00Z, file version 41, nginx holds 41"
         );
     }
 }

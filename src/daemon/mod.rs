@@ -96,9 +96,12 @@ pub async fn serve(
         batch: Batch::default(),
         retries: Retries::default(),
         recovered: false,
+        nginx: None,
+        resync: true,
     };
     daemon.start_store();
     daemon.start_confdir();
+    daemon.start_nginx_watch();
     daemon.run(rx, stop).await;
     Ok(())
 }
@@ -120,6 +123,11 @@ struct Daemon {
     /// Whether leftovers of an earlier run were looked for (at the first snapshot, which says
     /// which files fan-out resources own).
     recovered: bool,
+    /// The nginx watcher of dynamic resources (see `dynamic::watch_nginx`).
+    nginx: Option<JoinHandle<()>>,
+    /// Whether nginx's balancers are to be compared with the files after the next pass (or
+    /// now, when none is due): at start, after a reload, when asked by the nginx watcher.
+    resync: bool,
 }
 
 /// What woke the loop.
@@ -170,6 +178,10 @@ impl Daemon {
     fn event(&mut self, ev: Event, now: Instant) {
         match ev {
             Event::Reconfigure(why) => self.reconfigure(why, now),
+            Event::Resync(why) => {
+                tracing::debug!(why, "resync due");
+                self.resync = true;
+            }
         }
     }
 
@@ -223,13 +235,17 @@ impl Daemon {
         };
         self.batch.force(self.retries.due(now), now);
         let Some((units, since)) = self.batch.take_due(now, self.p.cfg.coalesce) else {
+            self.resync_balancers(view).await;
             return;
         };
-        let reports = pipeline::run(self.p.clone(), units.clone(), view, stop.clone()).await;
+        let reports =
+            pipeline::run(self.p.clone(), units.clone(), view.clone(), stop.clone()).await;
         let done = Instant::now();
         for report in &reports {
             self.record(report, done);
         }
+        self.resync |= reports.iter().any(|r| r.reloaded);
+        self.resync_balancers(view).await;
         // Units a stop request kept from starting stay pending (counted at exit).
         let skipped = units
             .into_iter()
@@ -239,10 +255,27 @@ impl Daemon {
         self.batch.applied(done);
     }
 
+    /// Compares nginx's balancers with the files, when due and the config has dynamic
+    /// resources (a shadow daemon sends nothing).
+    async fn resync_balancers(&mut self, view: Arc<Snapshot>) {
+        if !std::mem::take(&mut self.resync) || self.p.cfg.noop || !self.p.cfg.is_dynamic() {
+            return;
+        }
+        for r in pipeline::resync(self.p.clone(), view).await {
+            let endpoint = r.socket.display().to_string();
+            let result = r.result.as_ref().map(|_| ()).map_err(ToString::to_string);
+            self.metrics.resynced(&endpoint, &r.sets, result);
+        }
+    }
+
     fn record(&mut self, report: &Report, now: Instant) {
+        for u in &report.upstreams {
+            self.metrics.balanced(&u.name, u.version, u.dynamic);
+        }
         let reason;
         let applied = match &report.result {
             Ok(pipeline::Outcome::Installed) => Applied::Updated,
+            Ok(pipeline::Outcome::Delivered) => Applied::Delivered,
             Ok(pipeline::Outcome::Unchanged) => Applied::Unchanged,
             Err(ResourceError::Held(held)) => {
                 reason = held.to_string();
@@ -340,6 +373,30 @@ impl Daemon {
         if restart_confdir {
             self.start_confdir();
         }
+        self.start_nginx_watch();
+        self.resync = true;
+    }
+
+    /// Watches nginx for dynamic resources (see `dynamic::watch_nginx`); none without them.
+    fn start_nginx_watch(&mut self) {
+        if let Some(old) = self.nginx.take() {
+            old.abort();
+        }
+        if !self.p.cfg.is_dynamic() || self.p.cfg.noop {
+            return;
+        }
+        let pidfiles: Vec<_> = self
+            .p
+            .cfg
+            .resources
+            .iter()
+            .filter(|r| r.dynamic.is_some())
+            .filter_map(|r| r.reload_pidfile.clone())
+            .collect();
+        self.nginx = Some(tokio::spawn(crate::dynamic::watch_nginx(
+            pidfiles,
+            self.tx.clone(),
+        )));
     }
 
     fn start_store(&mut self) {

@@ -26,6 +26,8 @@ pub struct KeySpace {
     servers: Mutex<BTreeMap<String, usize>>,
     /// Keys the render's functions read (each key once per call that read it).
     read: std::sync::atomic::AtomicUsize,
+    /// For a dynamic resource: the revision `dynamic_upstream` stamps on balancer directives.
+    balancer: Option<i64>,
 }
 
 impl Object for KeySpace {}
@@ -106,7 +108,20 @@ impl KeySpace {
             dropped: Mutex::default(),
             servers: Mutex::default(),
             read: std::sync::atomic::AtomicUsize::new(0),
+            balancer: None,
         }
+    }
+
+    /// The same keys, for a resource whose upstreams are balanced by the Lua balancer: its
+    /// `dynamic_upstream(name)` writes the directive, versioned with `revision`.
+    pub fn balanced_at(mut self, revision: i64) -> KeySpace {
+        self.balancer = Some(revision);
+        self
+    }
+
+    /// Whether the render is of a dynamic resource.
+    pub fn balanced(&self) -> bool {
+        self.balancer.is_some()
     }
 
     fn visible(&self, key: &str) -> bool {
@@ -305,6 +320,19 @@ pub fn register(env: &mut Environment<'static>) {
 }
 
 fn register_key_functions(env: &mut Environment<'static>) {
+    env.add_function("dynamic_upstream", |state: &State, name: String| {
+        let Some(version) = keys(state)?.balancer else {
+            return Ok(Value::from(""));
+        };
+        if !crate::dynamic::layout::valid_name(&name) {
+            return Err(invalid(format!(
+                "dynamic_upstream({name:?}): an upstream name is letters, digits, '_', '.' and '-'"
+            )));
+        }
+        Ok(Value::from_safe_string(crate::dynamic::layout::directive(
+            &name, version,
+        )))
+    });
     env.add_function(
         "getv",
         |state: &State, key: String, default: Option<String>| keys(state)?.getv(&key, default),

@@ -136,6 +136,7 @@ impl Template {
         let keys = Arc::new(keys);
         let mut ctx: std::collections::BTreeMap<&str, Value> =
             vars.iter().map(|(k, v)| (*k, Value::from(*v))).collect();
+        ctx.insert("dynamic", Value::from(keys.balanced()));
         ctx.insert(KEYS, Value::from_dyn_object(keys.clone()));
         if !vars.is_empty() {
             // A Go template reads a fan-out unit's variables as `.dir` and `.path`.

@@ -489,6 +489,26 @@ impl Drop for Backend {
     }
 }
 
+/// One HTTP/1.0 request to a unix socket (the balancer's admin endpoint) → (status, body).
+pub fn unix_http(socket: &Path, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut s = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let status = resp.split_whitespace().nth(1)?.parse().ok()?;
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
 /// GET http://127.0.0.1:port/path → (status, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -520,6 +540,40 @@ pub struct Nginx {
 impl Nginx {
     /// Writes the config; nginx itself is started by [`Nginx::start`] once upstreams exist.
     pub fn configure(dir: &Path) -> (PathBuf, u16) {
+        Nginx::configure_with(dir, "", "", "proxy_next_upstream off;")
+    }
+
+    /// The same with confd-rs's Lua balancer (Debian's Lua packages, the project's
+    /// `lua/confd_rs.lua`), its admin endpoint on `<prefix>/run/admin.sock` ([`Nginx::admin`])
+    /// and `workers` worker processes; upstreams retry the next peer on a connect error.
+    pub fn configure_dynamic(dir: &Path, workers: u32) -> (PathBuf, u16) {
+        require("nginx", "nginx");
+        for module in ["ndk_http_module.so", "ngx_http_lua_module.so"] {
+            let path = Path::new("/usr/lib/nginx/modules").join(module);
+            assert!(
+                path.exists(),
+                "{} is missing: install libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core lua-cjson \
+                 (.ci/run does)",
+                path.display()
+            );
+        }
+        let p = dir.join("nginx");
+        std::fs::create_dir_all(p.join("run")).expect("run dir");
+        let p = p.display();
+        let main = format!(
+            "load_module /usr/lib/nginx/modules/ndk_http_module.so;\n\
+             load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n\
+             worker_processes {workers};"
+        );
+        let http = format!(
+            "lua_package_path \"{REPO}/lua/?.lua;;\";\n  lua_shared_dict confd_rs 4m;\n\
+             server {{ listen unix:{p}/run/admin.sock; client_max_body_size 1m; client_body_buffer_size 1m;\n\
+             location / {{ content_by_lua_block {{ require(\"confd_rs\").admin() }} }} }}"
+        );
+        Nginx::configure_with(dir, &main, &http, "proxy_next_upstream error timeout;")
+    }
+
+    fn configure_with(dir: &Path, main: &str, http: &str, location: &str) -> (PathBuf, u16) {
         require("nginx", "nginx");
         let prefix = dir.join("nginx");
         for d in ["conf", "logs", "tmp", "conf.d"] {
@@ -528,17 +582,61 @@ impl Nginx {
         let port = free_port();
         let p = prefix.display();
         let user = if nix_is_root() { "user root root;" } else { "" };
+        let main = if main.is_empty() {
+            "worker_processes 1;"
+        } else {
+            main
+        };
         let conf = format!(
-            "{user}\nworker_processes 1;\npid {p}/logs/nginx.pid;\nerror_log {p}/logs/error.log warn;\n\
+            "{user}\n{main}\npid {p}/logs/nginx.pid;\nerror_log {p}/logs/error.log warn;\n\
              events {{ worker_connections 256; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {p}/tmp/body;\n  proxy_temp_path {p}/tmp/proxy;\n\
              fastcgi_temp_path {p}/tmp/fastcgi;\n  uwsgi_temp_path {p}/tmp/uwsgi;\n  scgi_temp_path {p}/tmp/scgi;\n\
-             include {p}/conf.d/upstreams.conf;\n\
+             {http}\n  include {p}/conf.d/upstreams.conf;\n\
              server {{\n    listen 127.0.0.1:{port};\n\
-             location ~ ^/(?<svc>[A-Za-z0-9_.-]+)/ {{ proxy_pass http://$svc; proxy_next_upstream off; }}\n  }}\n}}\n"
+             location ~ ^/(?<svc>[A-Za-z0-9_.-]+)/ {{ proxy_pass http://$svc; {location} }}\n  }}\n}}\n"
         );
         std::fs::write(prefix.join("conf/nginx.conf"), conf).expect("nginx.conf");
         (prefix, port)
+    }
+
+    /// The Lua balancer's admin socket of a prefix made by [`Nginx::configure_dynamic`].
+    pub fn admin(prefix: &Path) -> PathBuf {
+        prefix.join("run/admin.sock")
+    }
+
+    /// The master's pid, from its pid file.
+    pub fn master(prefix: &Path) -> Option<u32> {
+        std::fs::read_to_string(prefix.join("logs/nginx.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// The pids of the master's children (its workers, old ones included): a reload changes them.
+    pub fn workers(prefix: &Path) -> std::collections::BTreeSet<u32> {
+        let Some(master) = Nginx::master(prefix) else {
+            return Default::default();
+        };
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+                // The parent pid is the second field after the parenthesised command name.
+                let ppid: u32 = stat
+                    .rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()?;
+                (ppid == master).then_some(pid)
+            })
+            .collect()
     }
 
     /// A prefix under `dir` with a minimal nginx.conf whose http block holds `http` (includes of
