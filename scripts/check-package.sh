@@ -22,11 +22,36 @@ for f in /etc/confd-rs/confd.toml /etc/confd-rs/conf.d/nginx-upstreams.toml \
     /etc/supervisor/conf.d/confd-rs.conf.example /usr/share/man/man1/confd-rs.1.gz \
     /usr/share/man/man1/confd-rs-register.1.gz /usr/share/bash-completion/completions/confd-rs \
     /usr/share/zsh/vendor-completions/_confd-rs /usr/share/fish/vendor_completions.d/confd-rs.fish \
-    /usr/share/confd-rs/monitoring/confd-rs-alerts.yml /usr/share/doc/confd-rs/README.md; do
+    /usr/share/confd-rs/monitoring/confd-rs-alerts.yml /usr/share/doc/confd-rs/README.md \
+    /usr/share/confd-rs/lua/confd_rs.lua /usr/share/confd-rs/nginx/confd-rs-dynamic.conf \
+    /usr/lib/tmpfiles.d/confd-rs.conf; do
     [ -e "$f" ] || fail "$f is missing"
 done
 grep -q '^ExecStart=/usr/bin/confd-rs -confdir /etc/confd-rs' /lib/systemd/system/confd-rs.service \
     || fail "the unit does not run the installed binary on the installed confdir"
+
+getent group confd-rs >/dev/null || fail "the confd-rs group (the balancer socket's directory) was not created"
+
+# The reload-free mode's nginx lines, as installed, in a private nginx with the Lua modules: its
+# config test passes and it starts (a wrong lua_package_path passes -t but fails to start).
+ngx=$(mktemp -d)
+mkdir -p "$ngx/logs" "$ngx/run"
+sed "s|/run/confd-rs/nginx/admin.sock|$ngx/run/admin.sock|" /usr/share/confd-rs/nginx/confd-rs-dynamic.conf >"$ngx/dynamic.conf"
+cat >"$ngx/nginx.conf" <<NGINX
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+pid $ngx/logs/nginx.pid;
+error_log $ngx/logs/error.log;
+events {}
+http { access_log off; include $ngx/dynamic.conf; }
+NGINX
+nginx -q -t -p "$ngx" -c "$ngx/nginx.conf" || fail "nginx -t with the installed dynamic.conf"
+nginx -p "$ngx" -c "$ngx/nginx.conf" || fail "nginx with the installed dynamic.conf did not start"
+for _ in $(seq 50); do [ -S "$ngx/run/admin.sock" ] && break; sleep 0.1; done
+answer=$(curl -s --unix-socket "$ngx/run/admin.sock" http://nginx/upstreams || true)
+nginx -p "$ngx" -c "$ngx/nginx.conf" -s stop
+[ "$answer" = "{}" ] || fail "the installed balancer's endpoint answered '$answer', not {}"
+rm -rf "$ngx"
 
 confd-rs check --confdir /etc/confd-rs >/dev/null || fail "check of the installed example confdir"
 keys=$(mktemp --suffix=.yaml)

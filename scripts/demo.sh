@@ -143,6 +143,29 @@ kill -TERM "$AGENT"; wait "$AGENT" || true
 until ! grep -q "$B3" "$UP"; do sleep 0.01; done
 echo "--- after SIGTERM to the agent, :$B3 is gone from the upstreams at once (not after its 5 s TTL)"
 
+step "reload-free mode: nginx with confd-rs's Lua balancer, and dynamic = SOCKET in the resource"
+nginx $NGINX_ARGS -s stop; while [ -e "$NGX/logs/nginx.pid" ]; do sleep 0.05; done
+mkdir -p "$WORK/run"; chmod 0750 "$WORK/run"   # the socket's directory is its protection
+sed -e "s|/usr/share/confd-rs/lua/|$PWD/lua/|" -e "s|/run/confd-rs/nginx/admin.sock|$WORK/run/admin.sock|" \
+    etc-confd/nginx/confd-rs-dynamic.conf >"$NGX/conf/confd-rs-dynamic.conf"
+sed -i -e '1i load_module /usr/lib/nginx/modules/ndk_http_module.so;\nload_module /usr/lib/nginx/modules/ngx_http_lua_module.so;' \
+    -e "s|^    include $NGX/conf.d/upstreams.conf;|    include $NGX/conf/confd-rs-dynamic.conf;\n&|" "$NGX/conf/nginx.conf"
+nginx $NGINX_ARGS -g 'daemon off;' 2>>"$WORK/nginx.err" &
+PIDS+=($!)
+until [ -S "$WORK/run/admin.sock" ]; do sleep 0.05; done
+printf 'dynamic = "%s"\nreload_pidfile = "%s"\n' "$WORK/run/admin.sock" "$NGX/logs/nginx.pid" \
+    >>"$CONFDIR/conf.d/nginx-upstreams.toml"
+echo "--- conf.d/nginx-upstreams.toml now ends with:"; tail -2 "$CONFDIR/conf.d/nginx-upstreams.toml" | sed 's/^/    /'
+until grep -q balancer_by_lua_block "$UP"; do sleep 0.05; done   # the daemon saw the edit: one reload
+workers() { pgrep -P "$(cat "$NGX/logs/nginx.pid")" | tr '\n' ' '; }
+sleep 0.3; W=$(workers)
+echo "--- nginx workers: $W"
+step "deregister :$B1, then register it again: no nginx -t, no reload"
+change del "/search_PRE/127.0.0.1-$B1"; show
+change put "/search_PRE/127.0.0.1-$B1" "127.0.0.1:$B1"; show
+echo "--- nginx workers: $(workers)(before: $W): the same processes, no connection closed"
+echo "--- confd-rs status:"; "$BIN" status --metrics-addr "127.0.0.1:$METRICS" | grep '^upstream' | sed 's/^/    /'
+
 step "SIGTERM: the daemon finishes what it is doing and exits 0"
 kill -TERM "$DAEMON"; wait "$DAEMON" && echo "    confd-rs exited $?"
 

@@ -1,6 +1,7 @@
 # Shared by scripts/demo.sh and scripts/test.sh (sourced, not run).
 
-PACKAGES="build-essential protobuf-compiler libprotobuf-dev etcd-server etcd-client nginx supervisor openssl prometheus python3-venv"
+PACKAGES="build-essential protobuf-compiler libprotobuf-dev etcd-server etcd-client nginx supervisor openssl prometheus python3-venv
+    libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core lua-cjson"
 
 # Installs the Debian packages the build and the tests need, when any is missing.
 ensure_packages() {
