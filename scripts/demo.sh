@@ -144,6 +144,7 @@ until ! grep -q "$B3" "$UP"; do sleep 0.01; done
 echo "--- after SIGTERM to the agent, :$B3 is gone from the upstreams at once (not after its 5 s TTL)"
 
 step "reload-free mode: nginx with confd-rs's Lua balancer, and dynamic = SOCKET in the resource"
+sleep 0.5 # the agent's deregistration above is still being reloaded
 nginx $NGINX_ARGS -s stop; while [ -e "$NGX/logs/nginx.pid" ]; do sleep 0.05; done
 mkdir -p "$WORK/run"; chmod 0750 "$WORK/run"   # the socket's directory is its protection
 sed -e "s|/usr/share/confd-rs/lua/|$PWD/lua/|" -e "s|/run/confd-rs/nginx/admin.sock|$WORK/run/admin.sock|" \
@@ -157,13 +158,17 @@ printf 'dynamic = "%s"\nreload_pidfile = "%s"\n' "$WORK/run/admin.sock" "$NGX/lo
     >>"$CONFDIR/conf.d/nginx-upstreams.toml"
 echo "--- conf.d/nginx-upstreams.toml now ends with:"; tail -2 "$CONFDIR/conf.d/nginx-upstreams.toml" | sed 's/^/    /'
 until grep -q balancer_by_lua_block "$UP"; do sleep 0.05; done   # the daemon saw the edit: one reload
-workers() { pgrep -P "$(cat "$NGX/logs/nginx.pid")" | tr '\n' ' '; }
+# The master's children, from /proc (a fresh machine may have no procps).
+workers() {
+    awk -v m="$(cat "$NGX/logs/nginx.pid")" '{ pid = $1; sub(/.*\) /, ""); if ($2 == m) print pid }' \
+        /proc/[0-9]*/stat 2>/dev/null | paste -sd' '
+}
 sleep 0.3; W=$(workers)
 echo "--- nginx workers: $W"
 step "deregister :$B1, then register it again: no nginx -t, no reload"
 change del "/search_PRE/127.0.0.1-$B1"; show
 change put "/search_PRE/127.0.0.1-$B1" "127.0.0.1:$B1"; show
-echo "--- nginx workers: $(workers)(before: $W): the same processes, no connection closed"
+echo "--- nginx workers: $(workers) (before: $W): the same processes, no connection closed"
 echo "--- confd-rs status:"; "$BIN" status --metrics-addr "127.0.0.1:$METRICS" | grep '^upstream' | sed 's/^/    /'
 
 step "SIGTERM: the daemon finishes what it is doing and exits 0"
