@@ -97,6 +97,11 @@ struct ResourceLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabel {
+    endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ApplyLabel {
     resource: String,
     result: &'static str,
@@ -112,6 +117,7 @@ pub struct Metrics {
     last_success: Family<ResourceLabel, Gauge<f64, AtomicU64>>,
     holds: Family<ResourceLabel, Counter>,
     held: Family<ResourceLabel, Gauge>,
+    balancer_synced: Family<EndpointLabel, Gauge>,
     connected: Gauge,
     revision: Gauge,
     latency: Histogram,
@@ -181,6 +187,12 @@ impl Metrics {
                 r,
                 "shrink_held",
                 "Units of each resource the shrink guard holds now",
+                Family::default(),
+            ),
+            balancer_synced: registered(
+                r,
+                "balancer_synced",
+                "1 when the last resync with a Lua balancer endpoint (dynamic) succeeded",
                 Family::default(),
             ),
             connected: registered(
@@ -305,6 +317,11 @@ impl Metrics {
     /// A resync at a balancer endpoint of the files' sets (name, version): nginx holds them
     /// now, or the resync failed and what nginx holds is unknown.
     pub fn resynced(&self, endpoint: &str, sets: &[(String, i64)], result: Result<(), String>) {
+        self.balancer_synced
+            .get_or_create(&EndpointLabel {
+                endpoint: endpoint.to_owned(),
+            })
+            .set(i64::from(result.is_ok()));
         let mut h = self.lock();
         for (name, version) in sets {
             let u = h.upstreams.entry(name.clone()).or_default();

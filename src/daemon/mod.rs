@@ -235,7 +235,7 @@ impl Daemon {
         };
         self.batch.force(self.retries.due(now), now);
         let Some((units, since)) = self.batch.take_due(now, self.p.cfg.coalesce) else {
-            self.resync_balancers(view).await;
+            self.resync_balancers(view, stop).await;
             return;
         };
         let reports =
@@ -245,7 +245,7 @@ impl Daemon {
             self.record(report, done);
         }
         self.resync |= reports.iter().any(|r| r.reloaded);
-        self.resync_balancers(view).await;
+        self.resync_balancers(view, stop).await;
         // Units a stop request kept from starting stay pending (counted at exit).
         let skipped = units
             .into_iter()
@@ -257,11 +257,18 @@ impl Daemon {
 
     /// Compares nginx's balancers with the files, when due and the config has dynamic
     /// resources (a shadow daemon sends nothing).
-    async fn resync_balancers(&mut self, view: Arc<Snapshot>) {
+    async fn resync_balancers(&mut self, view: Arc<Snapshot>, stop: &Stop) {
         if !std::mem::take(&mut self.resync) || self.p.cfg.noop || !self.p.cfg.is_dynamic() {
             return;
         }
-        for r in pipeline::resync(self.p.clone(), view).await {
+        // Each request is bounded, but an endpoint that answers slowly must not hold up a stop.
+        let mut stop = stop.clone();
+        let resynced = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return,
+            r = pipeline::resync(self.p.clone(), view) => r,
+        };
+        for r in resynced {
             let endpoint = r.socket.display().to_string();
             let result = r.result.as_ref().map(|_| ()).map_err(ToString::to_string);
             self.metrics.resynced(&endpoint, &r.sets, result);
