@@ -205,6 +205,21 @@ fn resource_bad_mode() {
 }
 
 #[test]
+fn dynamic_needs_an_absolute_socket_and_a_reload_to_fall_back_to() {
+    let case = Case::new("x\n");
+    case.resource("dynamic = \"admin.sock\"\nreload_cmd = \"true\"\n");
+    case.fails(
+        2,
+        &["conf.d/app.toml: template.dynamic must be the absolute path of the balancer's admin socket, not \"admin.sock\""],
+    );
+    case.resource("dynamic = \"/run/confd-rs/nginx/admin.sock\"\n");
+    case.fails(
+        2,
+        &["conf.d/app.toml: template.dynamic needs reload_cmd: the reload path is its fallback"],
+    );
+}
+
+#[test]
 fn template_syntax_error_names_template_and_line() {
     let case = Case::new("line one\n{% for x in %}\n");
     case.fails(4, &["templates/app.tmpl:2: syntax error"]);
