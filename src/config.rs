@@ -897,10 +897,12 @@ fn load_resource(
     let check_cmd = t.check_cmd.filter(|c| !c.trim().is_empty());
     let reload_cmd = t.reload_cmd.filter(|c| !c.trim().is_empty());
     let dynamic = match (t.dynamic, &reload_cmd) {
-        (Some(socket), _) if !socket.is_absolute() => return Err(invalid(format!(
+        (Some(socket), _) if !socket.is_absolute() => {
+            return Err(invalid(format!(
             "template.dynamic must be the absolute path of the balancer's admin socket, not {:?}",
             socket.display().to_string()
-        ))),
+        )))
+        }
         (Some(_), None) => {
             return Err(invalid(
                 "template.dynamic needs reload_cmd: the reload path is its fallback".into(),

@@ -14,11 +14,13 @@ use support::*;
 
 const SOON: Duration = Duration::from_secs(10);
 
-/// etcd, a Lua-enabled nginx and a daemon rendering the shipped single-file template into
-/// nginx's upstreams with `dynamic` set to `socket` (nginx's admin socket unless given).
+/// etcd, a Lua-enabled nginx and a daemon rendering a shipped template into nginx's upstreams
+/// (one file, or one per service as the shipped example does) with `dynamic` set to `socket`
+/// (nginx's admin socket unless given).
 struct Stack {
     etcd: Etcd,
     prefix: PathBuf,
+    per_service: bool,
     port: u16,
     nginx: Option<Nginx>,
     daemon: Daemon,
@@ -29,33 +31,51 @@ struct Stack {
 
 impl Stack {
     fn start(first: &Backend, socket: Option<&Path>) -> Stack {
+        Stack::start_with(first, socket, false)
+    }
+
+    fn start_with(first: &Backend, socket: Option<&Path>, per_service: bool) -> Stack {
         let etcd = Etcd::start();
         etcd.put("/app_PRE/a", &first.addr());
         let tmp = tempfile::tempdir().expect("tempdir");
         let (prefix, port) = Nginx::configure_dynamic(tmp.path(), 1);
-        let dest = prefix.join("conf.d/upstreams.conf");
-        std::fs::write(&dest, "").expect("empty upstreams");
+        let included = prefix.join("conf.d/upstreams.conf");
+        let apps = prefix.join("conf.d/apps");
+        std::fs::create_dir_all(&apps).expect("apps dir");
+        let include = format!("include {}/*.conf;\n", apps.display());
+        std::fs::write(&included, if per_service { include.as_str() } else { "" })
+            .expect("upstreams");
         let nginx = Nginx::start(&prefix, port);
         let (check, reload) = Nginx::commands(&prefix);
         let socket = socket.map_or_else(|| Nginx::admin(&prefix), Path::to_owned);
         let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
-        confdir.resource(
-            "nginx.toml",
-            &upstreams_resource(
-                &dest,
-                &format!(
-                    "check_cmd = \"{check}\"\nreload_cmd = \"{reload}\"\n\
-                     reload_pidfile = \"{}\"\ndynamic = \"{}\"\n",
-                    prefix.join("logs/nginx.pid").display(),
-                    socket.display()
-                ),
-            ),
+        let extra = format!(
+            "check_cmd = \"{check}\"\nreload_cmd = \"{reload}\"\n\
+             reload_pidfile = \"{}\"\ndynamic = \"{}\"\n",
+            prefix.join("logs/nginx.pid").display(),
+            socket.display()
         );
+        if per_service {
+            let tmpl = "nginx-upstream.conf.tmpl";
+            let text = std::fs::read_to_string(Path::new(REPO).join("templates").join(tmpl))
+                .expect("shipped template");
+            confdir.template(tmpl, &text).resource(
+                "nginx.toml",
+                &format!(
+                    "[template]\nsrc = \"{tmpl}\"\ndest = \"{}/upstream-{{{{ dir }}}}.conf\"\n\
+                     keys = [\"/\"]\neach = \"/*\"\n{extra}",
+                    apps.display()
+                ),
+            );
+        } else {
+            confdir.resource("nginx.toml", &upstreams_resource(&included, &extra));
+        }
         let status_port = free_port();
         let daemon = confdir.daemon(&["--metrics-addr", &format!("127.0.0.1:{status_port}")]);
         let stack = Stack {
             etcd,
             prefix,
+            per_service,
             port,
             nginx: Some(nginx),
             daemon,
@@ -128,10 +148,19 @@ impl Stack {
         all.get(name).cloned()
     }
 
+    /// The file holding `name`'s upstream.
+    fn file(&self, name: &str) -> PathBuf {
+        match self.per_service {
+            true => self
+                .prefix
+                .join(format!("conf.d/apps/upstream-{name}.conf")),
+            false => self.prefix.join("conf.d/upstreams.conf"),
+        }
+    }
+
     /// The version the file carries for `name`, from its balancer directive.
     fn file_version(&self, name: &str) -> i64 {
-        let text =
-            std::fs::read_to_string(self.prefix.join("conf.d/upstreams.conf")).expect("file");
+        let text = std::fs::read_to_string(self.file(name)).expect("file");
         let call = format!("balance(\"{name}\", ");
         let at = text.find(&call).expect("a balancer directive") + call.len();
         text[at..]
@@ -159,7 +188,7 @@ fn servers_joining_and_leaving_reach_nginx_without_a_reload_and_a_new_app_reload
         workers,
         "no reload: the same workers"
     );
-    let file = std::fs::read_to_string(s.prefix.join("conf.d/upstreams.conf")).expect("file");
+    let file = std::fs::read_to_string(s.file("app_PRE")).expect("file");
     assert!(
         file.contains(&format!("server {};", b.addr())),
         "the file follows: {file}"
@@ -191,6 +220,29 @@ fn servers_joining_and_leaving_reach_nginx_without_a_reload_and_a_new_app_reload
         log.contains("reload path: more than server lists changed"),
         "{log}"
     );
+}
+
+#[test]
+fn with_one_file_per_service_a_new_service_reloads_and_its_instances_do_not() {
+    let (a, b, c) = (Backend::start(), Backend::start(), Backend::start());
+    let s = Stack::start_with(&a, None, true);
+    s.etcd.put("/new_PRE/b", &b.addr());
+    s.wait_routes("new_PRE", &[&b]);
+    s.wait_upstream("new_PRE", "reload");
+    let workers = Nginx::workers(&s.prefix);
+    s.etcd.put("/new_PRE/c", &c.addr());
+    s.wait_routes("new_PRE", &[&b, &c]);
+    s.wait_upstream("new_PRE", "dynamic");
+    s.etcd.ctl(&["del", "/app_PRE/a"]);
+    s.etcd.put("/app_PRE/c", &c.addr());
+    s.wait_routes("app_PRE", &[&c]);
+    assert_eq!(
+        Nginx::workers(&s.prefix),
+        workers,
+        "only instances changed: no reload"
+    );
+    let u = s.wait_upstream("new_PRE", "dynamic");
+    assert_eq!(u["version"], s.file_version("new_PRE"), "{u}");
 }
 
 #[test]
