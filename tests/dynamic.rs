@@ -117,6 +117,13 @@ impl Stack {
         );
     }
 
+    /// nginx's worker, once the old ones of a reload have left (the stacks run one worker).
+    fn workers(&self) -> BTreeSet<u32> {
+        wait_for("one generation of nginx workers", SOON, || {
+            Some(Nginx::workers(&self.prefix)).filter(|w| w.len() == 1)
+        })
+    }
+
     fn status(&self) -> serde_json::Value {
         let (_, body) = http_get(self.status_port, "/status").expect("/status");
         serde_json::from_str(&body).expect("/status is JSON")
@@ -177,7 +184,7 @@ fn servers_joining_and_leaving_reach_nginx_without_a_reload_and_a_new_app_reload
     let (a, b, c) = (Backend::start(), Backend::start(), Backend::start());
     let s = Stack::start(&a, None);
     s.wait_upstream("app_PRE", "reload");
-    let workers = Nginx::workers(&s.prefix);
+    let workers = s.workers();
 
     s.etcd.put("/app_PRE/b", &b.addr());
     s.wait_routes("app_PRE", &[&a, &b]);
@@ -229,7 +236,7 @@ fn with_one_file_per_service_a_new_service_reloads_and_its_instances_do_not() {
     s.etcd.put("/new_PRE/b", &b.addr());
     s.wait_routes("new_PRE", &[&b]);
     s.wait_upstream("new_PRE", "reload");
-    let workers = Nginx::workers(&s.prefix);
+    let workers = s.workers();
     s.etcd.put("/new_PRE/c", &c.addr());
     s.wait_routes("new_PRE", &[&b, &c]);
     s.wait_upstream("new_PRE", "dynamic");
@@ -265,7 +272,7 @@ fn a_restarted_nginx_serves_the_file_then_gets_its_sets_again() {
     wait_for("the set sent to the new nginx", SOON, || {
         s.held("app_PRE").filter(|h| h["version"] == version)
     });
-    let workers = Nginx::workers(&s.prefix);
+    let workers = s.workers();
     s.etcd.put("/app_PRE/c", &c.addr());
     s.wait_routes("app_PRE", &[&a, &b, &c]);
     assert_eq!(
@@ -285,7 +292,7 @@ fn an_endpoint_that_is_down_leaves_the_reload_path_in_charge() {
     let (a, b) = (Backend::start(), Backend::start());
     let nowhere = tempfile::tempdir().expect("tempdir");
     let s = Stack::start(&a, Some(&nowhere.path().join("admin.sock")));
-    let workers = Nginx::workers(&s.prefix);
+    let workers = s.workers();
     s.etcd.put("/app_PRE/b", &b.addr());
     s.wait_routes("app_PRE", &[&a, &b]);
     wait_for("a reload", SOON, || {
@@ -342,6 +349,84 @@ fn a_peer_that_refuses_connections_is_skipped() {
         "the dead peer is tried once, then skipped for fail_timeout ({failed} failed connects): {}",
         &log[before..]
     );
+}
+
+#[test]
+fn a_posted_set_serves_from_every_worker_survives_a_reload_and_an_empty_one_answers_502() {
+    let (a, b, c) = (Backend::start(), Backend::start(), Backend::start());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (prefix, port) = Nginx::configure_dynamic(tmp.path(), 2);
+    let file = |peers: &[&Backend], version: i64| {
+        let servers: String = peers
+            .iter()
+            .map(|b| format!("  server {};\n", b.addr()))
+            .collect();
+        let directive = format!(
+            "balancer_by_lua_block {{ require(\"confd_rs\").balance(\"app_PRE\", {version}) }}"
+        );
+        std::fs::write(
+            prefix.join("conf.d/upstreams.conf"),
+            format!("upstream app_PRE {{\n{servers}  {directive}\n}}\n"),
+        )
+        .expect("upstreams");
+    };
+    file(&[&a], 5);
+    let nginx = Nginx::start(&prefix, port);
+    let admin = Nginx::admin(&prefix);
+    let answers = || -> BTreeSet<String> {
+        (0..16)
+            .filter_map(|_| http_get(port, "/app_PRE/"))
+            .map(|(status, body)| {
+                if status == 200 {
+                    body
+                } else {
+                    status.to_string()
+                }
+            })
+            .collect()
+    };
+    let post =
+        |body: String| unix_http(&admin, "POST", "/upstreams/app_PRE", &body).expect("answer");
+    let names = |bs: &[&Backend]| bs.iter().map(|b| b.name()).collect::<BTreeSet<_>>();
+
+    // Older than the file nginx loaded: stored, but the file's list still serves.
+    let older = format!(r#"{{"version": 4, "peers": ["{}"]}}"#, b.addr());
+    assert_eq!(post(older).0, 200);
+    assert_eq!(answers(), names(&[&a]));
+    // As new as the file: both workers route from it at once.
+    let set = format!(
+        r#"{{"version": 6, "peers": ["{}", "{}"]}}"#,
+        b.addr(),
+        c.addr()
+    );
+    assert_eq!(post(set).0, 200);
+    assert_eq!(answers(), names(&[&b, &c]));
+    // A reload keeps the dict (the file still says version 5).
+    let (_, reload) = Nginx::commands(&prefix);
+    let workers = Nginx::workers(&prefix);
+    assert!(std::process::Command::new("sh")
+        .args(["-c", &reload])
+        .status()
+        .expect("reload")
+        .success());
+    wait_for("the new workers", SOON, || {
+        Nginx::workers(&prefix).is_disjoint(&workers).then_some(())
+    });
+    assert_eq!(answers(), names(&[&b, &c]));
+    // An empty set refuses at once.
+    assert_eq!(post(r#"{"version": 7, "peers": []}"#.into()).0, 200);
+    assert_eq!(answers(), ["502".to_string()].into_iter().collect());
+    // A file newer than the set wins again after a reload.
+    file(&[&a], 8);
+    assert!(std::process::Command::new("sh")
+        .args(["-c", &reload])
+        .status()
+        .expect("reload")
+        .success());
+    wait_for("the file's list to serve", SOON, || {
+        (answers() == names(&[&a])).then_some(())
+    });
+    drop(nginx);
 }
 
 #[test]
