@@ -87,18 +87,8 @@ impl Stack {
         stack
     }
 
-    /// Who answers 8 requests to `/app/`.
     fn answers(&self, app: &str) -> BTreeSet<String> {
-        (0..8)
-            .filter_map(|_| http_get(self.port, &format!("/{app}/")))
-            .map(|(status, body)| {
-                if status == 200 {
-                    body
-                } else {
-                    status.to_string()
-                }
-            })
-            .collect()
+        answers(self.port, app, 8)
     }
 
     fn wait_routes(&self, app: &str, backends: &[&Backend]) {
@@ -177,6 +167,17 @@ impl Stack {
             .parse()
             .expect("number")
     }
+}
+
+/// Who answers `n` requests to `/app/` (a backend's name, or the status when not 200).
+fn answers(port: u16, app: &str, n: usize) -> BTreeSet<String> {
+    (0..n)
+        .filter_map(|_| http_get(port, &format!("/{app}/")))
+        .map(|(status, body)| match status {
+            200 => body,
+            _ => status.to_string(),
+        })
+        .collect()
 }
 
 #[test]
@@ -373,18 +374,7 @@ fn a_posted_set_serves_from_every_worker_survives_a_reload_and_an_empty_one_answ
     file(&[&a], 5);
     let nginx = Nginx::start(&prefix, port);
     let admin = Nginx::admin(&prefix);
-    let answers = || -> BTreeSet<String> {
-        (0..16)
-            .filter_map(|_| http_get(port, "/app_PRE/"))
-            .map(|(status, body)| {
-                if status == 200 {
-                    body
-                } else {
-                    status.to_string()
-                }
-            })
-            .collect()
-    };
+    let answers = || answers(port, "app_PRE", 16);
     let post =
         |body: String| unix_http(&admin, "POST", "/upstreams/app_PRE", &body).expect("answer");
     let names = |bs: &[&Backend]| bs.iter().map(|b| b.name()).collect::<BTreeSet<_>>();

@@ -59,7 +59,11 @@ fn the_dashboard_and_the_alerts_name_only_metrics_the_daemon_exports() {
             "reloaded.toml",
             &upstreams_resource(
                 &tmp.path().join("reloaded.conf"),
-                "reload_cmd = \"false\"\n",
+                // A balancer endpoint that is not there: its resync fails (confd_balancer_synced).
+                &format!(
+                    "reload_cmd = \"false\"\ndynamic = \"{}\"\n",
+                    tmp.path().join("nowhere.sock").display()
+                ),
             ),
         );
     let port = free_port();

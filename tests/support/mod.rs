@@ -491,14 +491,20 @@ impl Drop for Backend {
 
 /// One HTTP/1.0 request to a unix socket (the balancer's admin endpoint) → (status, body).
 pub fn unix_http(socket: &Path, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    let mut s = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    let s = std::os::unix::net::UnixStream::connect(socket).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
+    exchange(
         s,
-        "{method} {path} HTTP/1.0\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
+        &format!(
+            "{method} {path} HTTP/1.0\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
     )
-    .ok()?;
+}
+
+/// Writes one request whose answer ends with the connection → (status, body).
+fn exchange(mut s: impl Read + Write, request: &str) -> Option<(u16, String)> {
+    s.write_all(request.as_bytes()).ok()?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
     let status = resp.split_whitespace().nth(1)?.parse().ok()?;
@@ -511,21 +517,12 @@ pub fn unix_http(socket: &Path, method: &str, path: &str, body: &str) -> Option<
 
 /// GET http://127.0.0.1:port/path → (status, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
+    exchange(
         s,
-        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
     )
-    .ok()?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
-    let status = resp.split_whitespace().nth(1)?.parse().ok()?;
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Some((status, body))
 }
 
 /// nginx with its own prefix, serving `/<upstream>/…` through `proxy_pass http://<upstream>`,
