@@ -49,7 +49,7 @@ nginx -q -t -p "$ngx" -c "$ngx/nginx.conf" || fail "nginx -t with the installed 
 nginx -p "$ngx" -c "$ngx/nginx.conf" || fail "nginx with the installed dynamic.conf did not start"
 for _ in $(seq 50); do [ -S "$ngx/run/admin.sock" ] && break; sleep 0.1; done
 answer=$(curl -s --unix-socket "$ngx/run/admin.sock" http://nginx/upstreams || true)
-nginx -p "$ngx" -c "$ngx/nginx.conf" -s stop
+nginx -p "$ngx" -c "$ngx/nginx.conf" -s stop 2>/dev/null
 [ "$answer" = "{}" ] || fail "the installed balancer's endpoint answered '$answer', not {}"
 rm -rf "$ngx"
 
