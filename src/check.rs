@@ -28,6 +28,12 @@ pub fn main(cli: &Cli, args: &CheckArgs) -> Result<u8, Error> {
                 line: format!("{}: template.dest {}: {why}", r.name, r.dest.display()),
             })
         })
+        .chain(cfg.resources.iter().filter_map(|r| {
+            Some(Problem {
+                code: error::CONFIG,
+                line: r.balancer_missing()?,
+            })
+        }))
         .collect();
     let p = Prepared::new(cfg);
     let mut problems: Vec<Problem> = p

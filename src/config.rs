@@ -71,6 +71,20 @@ impl Resource {
     pub fn reads(&self, key: &str) -> bool {
         self.keys.iter().any(|p| key.starts_with(p.as_str()))
     }
+
+    /// Why `dynamic` cannot work for this resource: its template writes no balancer directive,
+    /// so every change takes the reload path.
+    pub fn balancer_missing(&self) -> Option<String> {
+        let writes = ["dynamic_upstream", "balancer_by_lua_block"];
+        (self.dynamic.is_some() && !writes.iter().any(|w| self.template.contains(w))).then(|| {
+            format!(
+                "{}: template.dynamic is set but {} writes no balancer directive, so every change \
+                 reloads: add {{{{ dynamic_upstream(name) }}}} inside each upstream block",
+                self.name,
+                self.src.display()
+            )
+        })
+    }
 }
 
 impl Config {
@@ -390,6 +404,7 @@ pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
             "interval is used only when polling (watch = false); the daemon watches etcd".into(),
         );
     }
+    warnings.extend(resources.iter().filter_map(Resource::balancer_missing));
     if resources.is_empty() && broken.is_empty() {
         warnings.push(format!(
             "{}: no *.toml resources: nothing to render",

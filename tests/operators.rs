@@ -147,6 +147,15 @@ fn check_validates_a_confdir_in_one_run_without_etcd() {
         .resource(
             "bad.toml",
             "[template]\nsrc = \"bad.tmpl\"\ndest = \"/no/such/dir/x.conf\"\nkeys = [\"/\"]\n",
+        )
+        .template("plain.tmpl", "upstream a { server 10.0.0.1:80; }\n")
+        .resource(
+            "plain.toml",
+            &format!(
+                "[template]\nsrc = \"plain.tmpl\"\ndest = \"{}\"\nkeys = [\"/\"]\n\
+                 reload_cmd = \"true\"\ndynamic = \"/run/confd-rs/nginx/admin.sock\"\n",
+                dir.path().join("plain.conf").display()
+            ),
         );
     let run = |extra: &[&str]| {
         Command::new(BIN)
@@ -166,12 +175,18 @@ fn check_validates_a_confdir_in_one_run_without_etcd() {
     );
     assert!(report.contains("bad.tmpl:1"), "{report}");
     assert!(report.contains("/no/such/dir does not exist"), "{report}");
-    assert!(report.ends_with("3 resources, 3 problems\n"), "{report}");
+    assert!(
+        report.contains("plain.toml: template.dynamic is set but")
+            && report.contains("writes no balancer directive, so every change reloads"),
+        "{report}"
+    );
+    assert!(report.ends_with("4 resources, 4 problems\n"), "{report}");
     assert!(!dest.exists(), "check writes nothing");
 
     // With keys: each template renders and a check_cmd naming the stage runs on it.
     std::fs::remove_file(confdir.path().join("conf.d/typo.toml")).expect("rm");
     std::fs::remove_file(confdir.path().join("conf.d/bad.toml")).expect("rm");
+    std::fs::remove_file(confdir.path().join("conf.d/plain.toml")).expect("rm");
     confdir.resource(
         "good.toml",
         &upstreams_resource(&dest, "check_cmd = \"grep -q 10.0.0.9 {{src}}\"\n"),
