@@ -322,6 +322,43 @@ fn an_endpoint_that_is_down_leaves_the_reload_path_in_charge() {
 }
 
 #[test]
+fn a_balancer_newer_than_etcd_a_restored_cluster_say_falls_back_then_follows_the_file() {
+    let (a, b) = (Backend::start(), Backend::start());
+    let s = Stack::start(&a, None);
+    s.wait_upstream("app_PRE", "reload");
+    // What a balancer fed by an etcd whose revisions ran far ahead (before a restore) holds.
+    let stale = format!(
+        r#"{{"version": 1000000, "peers": ["{}"], "force": true}}"#,
+        a.addr()
+    );
+    let (status, body) = unix_http(
+        &Nginx::admin(&s.prefix),
+        "POST",
+        "/upstreams/app_PRE",
+        &stale,
+    )
+    .expect("answer");
+    assert_eq!(status, 200, "{body}");
+    let workers = s.workers();
+    s.etcd.put("/app_PRE/b", &b.addr());
+    s.wait_routes("app_PRE", &[&a, &b]);
+    assert_ne!(
+        Nginx::workers(&s.prefix),
+        workers,
+        "the refused delivery reloaded"
+    );
+    let version = s.file_version("app_PRE");
+    wait_for("the balancer to hold the file's set again", SOON, || {
+        s.held("app_PRE").filter(|h| h["version"] == version)
+    });
+    let log = s.daemon.log();
+    assert!(
+        log.contains("409") && log.contains("taking the reload path, the file is in place"),
+        "{log}"
+    );
+}
+
+#[test]
 fn a_peer_that_refuses_connections_is_skipped() {
     let (a, b) = (Backend::start(), Backend::start());
     let dead = format!("127.0.0.1:{}", free_port());
@@ -396,8 +433,9 @@ fn a_posted_set_serves_from_every_worker_survives_a_reload_and_an_empty_one_answ
     let workers = Nginx::workers(&prefix);
     assert!(std::process::Command::new("sh")
         .args(["-c", &reload])
-        .status()
+        .output()
         .expect("reload")
+        .status
         .success());
     wait_for("the new workers", SOON, || {
         Nginx::workers(&prefix).is_disjoint(&workers).then_some(())
@@ -410,8 +448,9 @@ fn a_posted_set_serves_from_every_worker_survives_a_reload_and_an_empty_one_answ
     file(&[&a], 8);
     assert!(std::process::Command::new("sh")
         .args(["-c", &reload])
-        .status()
+        .output()
         .expect("reload")
+        .status
         .success());
     wait_for("the file's list to serve", SOON, || {
         (answers() == names(&[&a])).then_some(())
