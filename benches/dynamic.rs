@@ -17,7 +17,7 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Client, Txn, TxnOp};
 use serde_json::{json, Map, Value};
-use support::{http_get, unix_http, upstreams_resource, wait_for_or, Confdir, Daemon, Etcd, Nginx};
+use support::{
+    http_get, unix_http, upstreams_resource, wait_for_or, Backend, Confdir, Daemon, Etcd, Nginx,
+};
 
 /// The one upstream every stack serves; its servers are what changes.
 const APP: &str = "app_PRE";
@@ -70,7 +72,7 @@ fn main() {
     let load_before = loadavg();
     let started = Instant::now();
 
-    let pool: Vec<Server> = (0..POOL).map(|_| Server::start()).collect();
+    let pool: Vec<Backend> = (0..POOL).map(|_| streaming_backend()).collect();
     let (a, b, c) = (pool[0].port, pool[1].port, pool[2].port);
     let mut stacks: Vec<Stack> = Kind::ALL
         .iter()
@@ -537,19 +539,19 @@ impl Stack {
     }
 
     /// Sets the sliding window at `step`: WINDOW consecutive backends of the pool.
-    fn slide_to(&mut self, rt: &tokio::runtime::Runtime, pool: &[Server], step: usize) {
+    fn slide_to(&mut self, rt: &tokio::runtime::Runtime, pool: &[Backend], step: usize) {
         let want: BTreeSet<u16> = (0..WINDOW).map(|i| pool[(step + i) % POOL].port).collect();
         self.step = step;
         self.set_members(rt, &want);
     }
 
     /// One in, one out.
-    fn slide(&mut self, rt: &tokio::runtime::Runtime, pool: &[Server]) {
+    fn slide(&mut self, rt: &tokio::runtime::Runtime, pool: &[Backend]) {
         self.slide_to(rt, pool, self.step + 1);
     }
 
     /// Puts the sliding window back at its start and waits for a quiet, settled stack.
-    fn prepare(&mut self, rt: &tokio::runtime::Runtime, pool: &[Server]) {
+    fn prepare(&mut self, rt: &tokio::runtime::Runtime, pool: &[Backend]) {
         self.settle();
         sleep_until(self.quiet_since + GAP);
         self.slide_to(rt, pool, 0);
@@ -683,40 +685,15 @@ fn pss_kb(pid: u32) -> u64 {
 /// A backend: HTTP/1.1 with keep-alive, answering `backend-<port>`; `…/stream/N` sends one
 /// byte per second for N seconds (chunked to an HTTP/1.1 request, until close to HTTP/1.0, as
 /// nginx's proxy asks by default), with `X-Accel-Buffering: no` as streaming apps do.
-struct Server {
-    port: u16,
-    stop: Arc<AtomicBool>,
-}
-
-impl Server {
-    fn start() -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
-        let port = listener.local_addr().expect("addr").port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        thread::spawn(move || {
-            for conn in listener.incoming() {
-                if flag.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let flag = flag.clone();
-                let _ = thread::Builder::new()
-                    .stack_size(SMALL_STACK)
-                    .spawn(move || {
-                        let _ = serve(conn, port, &flag);
-                    });
-            }
-        });
-        Server { port, stop }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
+fn streaming_backend() -> Backend {
+    Backend::serving(|conn, port, flag| {
+        let flag = flag.clone();
+        let _ = thread::Builder::new()
+            .stack_size(SMALL_STACK)
+            .spawn(move || {
+                let _ = serve(conn, port, &flag);
+            });
+    })
 }
 
 fn serve(conn: TcpStream, port: u16, stop: &AtomicBool) -> io::Result<()> {
@@ -954,7 +931,7 @@ fn stream_slot(port: u16, slot: usize, stop: &AtomicBool, stats: &StreamStats) {
 
 /// 50 changes 200 ms apart while streaming responses keep arriving: nginx processes and PSS
 /// before, at peak (sampled every 50 ms) and right after (200 ms after) the 50th change.
-fn arrivals(s: &mut Stack, rt: &tokio::runtime::Runtime, pool: &[Server], slots: usize) -> Churn {
+fn arrivals(s: &mut Stack, rt: &tokio::runtime::Runtime, pool: &[Backend], slots: usize) -> Churn {
     s.prepare(rt, pool);
     let reloads0 = s.reloads();
     let stop = Arc::new(AtomicBool::new(false));
@@ -1022,7 +999,7 @@ fn arrivals(s: &mut Stack, rt: &tokio::runtime::Runtime, pool: &[Server], slots:
 
 /// 200 keep-alive client connections, one request each, then idle across 50 changes: how many
 /// nginx closed.
-fn idle(s: &mut Stack, rt: &tokio::runtime::Runtime, pool: &[Server]) -> usize {
+fn idle(s: &mut Stack, rt: &tokio::runtime::Runtime, pool: &[Backend]) -> usize {
     s.prepare(rt, pool);
     let conns: Vec<BufReader<TcpStream>> = (0..IDLE_CONNS)
         .map(|_| {
@@ -1116,7 +1093,7 @@ fn load_client(port: u16, rate: f64, offset: Duration, stop: &AtomicBool) -> Loa
 fn steady_load(
     s: &mut Stack,
     rt: &tokio::runtime::Runtime,
-    pool: &[Server],
+    pool: &[Backend],
     secs: usize,
 ) -> LoadStats {
     s.prepare(rt, pool);

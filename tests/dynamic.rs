@@ -429,14 +429,16 @@ fn a_posted_set_serves_from_every_worker_survives_a_reload_and_an_empty_one_answ
     assert_eq!(post(set).0, 200);
     assert_eq!(answers(), names(&[&b, &c]));
     // A reload keeps the dict (the file still says version 5).
-    let (_, reload) = Nginx::commands(&prefix);
+    let (_, reload_cmd) = Nginx::commands(&prefix);
+    let reload = || {
+        let out = std::process::Command::new("sh")
+            .args(["-c", &reload_cmd])
+            .output()
+            .expect("reload");
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
     let workers = Nginx::workers(&prefix);
-    assert!(std::process::Command::new("sh")
-        .args(["-c", &reload])
-        .output()
-        .expect("reload")
-        .status
-        .success());
+    reload();
     wait_for("the new workers", SOON, || {
         Nginx::workers(&prefix).is_disjoint(&workers).then_some(())
     });
@@ -446,12 +448,7 @@ fn a_posted_set_serves_from_every_worker_survives_a_reload_and_an_empty_one_answ
     assert_eq!(answers(), ["502".to_string()].into_iter().collect());
     // A file newer than the set wins again after a reload.
     file(&[&a], 8);
-    assert!(std::process::Command::new("sh")
-        .args(["-c", &reload])
-        .output()
-        .expect("reload")
-        .status
-        .success());
+    reload();
     wait_for("the file's list to serve", SOON, || {
         (answers() == names(&[&a])).then_some(())
     });

@@ -450,6 +450,21 @@ pub struct Backend {
 
 impl Backend {
     pub fn start() -> Backend {
+        Backend::serving(|mut conn, port, _| {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let body = format!("backend-{port}");
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        })
+    }
+
+    /// A backend on a free loopback port whose accept loop hands each connection to `handle`
+    /// (with the port and the stop flag, set when the backend is dropped).
+    pub fn serving(handle: impl Fn(TcpStream, u16, &Arc<AtomicBool>) + Send + 'static) -> Backend {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
         let port = listener.local_addr().expect("addr").port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -459,15 +474,9 @@ impl Backend {
                 if flag.load(Ordering::SeqCst) {
                     break;
                 }
-                let Ok(mut conn) = conn else { continue };
-                let mut buf = [0u8; 4096];
-                let _ = conn.read(&mut buf);
-                let body = format!("backend-{port}");
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                if let Ok(conn) = conn {
+                    handle(conn, port, &flag);
+                }
             }
         });
         Backend { port, stop }
