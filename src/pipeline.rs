@@ -393,6 +393,24 @@ pub struct Report {
     pub upstreams: Vec<Upstream>,
 }
 
+impl Report {
+    fn new(
+        unit: &UnitId,
+        result: Result<Outcome, ResourceError>,
+        rendering: Rendering,
+        dest: PathBuf,
+    ) -> Report {
+        Report {
+            unit: unit.clone(),
+            result,
+            rendering,
+            dest: Some(dest),
+            reloaded: false,
+            upstreams: Vec::new(),
+        }
+    }
+}
+
 /// A balanced upstream as a pass left it: its version (the file's), and whether the change
 /// reached nginx through the balancer (else by a reload).
 #[derive(Debug, Clone)]
@@ -543,6 +561,7 @@ pub fn apply_batch(
     let mut diffs: BTreeMap<usize, String> = BTreeMap::new();
     let mut undos: BTreeMap<usize, (Undo, u64)> = BTreeMap::new();
     let mut deliveries: BTreeMap<usize, Delivery> = BTreeMap::new();
+    let mut balanced: BTreeMap<usize, Vec<(String, i64)>> = BTreeMap::new();
     for u in units {
         if *stop.borrow() {
             break;
@@ -556,24 +575,29 @@ pub fn apply_batch(
                 if let Some(why) = hash.and_then(|h| p.still_refused(u, h)) {
                     // The server refused this very render: installing it again would only
                     // leave a config it cannot load on disk for another confirmation wait.
-                    reports.push(Report {
-                        unit: u.clone(),
-                        result: Err(ApplyError::Unconfirmed(why).into()),
-                        rendering,
-                        dest: Some(dest),
-                        reloaded: false,
-                        upstreams: Vec::new(),
-                    });
+                    let result = Err(ApplyError::Unconfirmed(why).into());
+                    reports.push(Report::new(u, result, rendering, dest));
                     continue;
                 }
                 diffs.insert(reports.len(), capped(w.diff()));
                 if let Some(h) = hash {
                     undos.insert(reports.len(), (w.undo(), h));
                 }
+                // A dynamic file is read once: for its route and for what the report says.
+                let layout = res
+                    .dynamic
+                    .as_ref()
+                    .and_then(|_| w.text())
+                    .map(dynamic::Layout::parse);
                 let delivery = res
                     .dynamic
                     .as_deref()
-                    .and_then(|socket| membership(socket, &w, &dest));
+                    .zip(layout.as_ref())
+                    .and_then(|(socket, layout)| membership(socket, &w, layout, &dest));
+                if let Some(layout) = layout {
+                    let sets = layout.sets.into_iter().map(|s| (s.name, s.version));
+                    balanced.insert(reports.len(), sets.collect());
+                }
                 let check = match delivery {
                     // Only addresses moved, each parsed as one: nothing for a check to find.
                     Some(d) => {
@@ -600,21 +624,26 @@ pub fn apply_batch(
             Ok((Plan::Unchanged, rendering)) => (Ok(Outcome::Unchanged), rendering),
             Err(e) => (Err(e), Rendering::default()),
         };
-        reports.push(Report {
-            unit: u.clone(),
-            result,
-            rendering,
-            dest: Some(dest),
-            reloaded: false,
-            upstreams: Vec::new(),
-        });
+        reports.push(Report::new(u, result, rendering, dest));
     }
     for (cmd, writes) in together {
         settle(p, cmd, writes, &mut reports, &run);
     }
     deliver(&mut reports, deliveries, rt);
-    for r in &mut reports {
-        r.upstreams = balanced(p, r);
+    for (i, sets) in balanced {
+        let dynamic = match reports[i].result {
+            Ok(Outcome::Delivered) => true,
+            Ok(Outcome::Installed) => false,
+            _ => continue,
+        };
+        reports[i].upstreams = sets
+            .into_iter()
+            .map(|(name, version)| Upstream {
+                name,
+                version,
+                dynamic,
+            })
+            .collect();
     }
     for r in &reports {
         if matches!(
@@ -637,8 +666,8 @@ struct Delivery {
 
 /// The delivery a write needs instead of a reload, if it only changes server lists of upstreams
 /// nginx already has (so not when dest's reload is still owed: nginx may not have the old file).
-fn membership(socket: &Path, w: &Write, dest: &Path) -> Option<Delivery> {
-    let (old, new) = (w.previous_text()?, w.text()?);
+fn membership(socket: &Path, w: &Write, new: &dynamic::Layout, dest: &Path) -> Option<Delivery> {
+    let old = w.previous_text()?;
     if apply::reload_owed(dest) {
         return None;
     }
@@ -668,33 +697,6 @@ fn deliver(reports: &mut [Report], deliveries: BTreeMap<usize, Delivery>, rt: &H
             }
         }
     }
-}
-
-/// A written dynamic unit's balanced upstreams, as its file now has them.
-fn balanced(p: &Prepared, r: &Report) -> Vec<Upstream> {
-    let dynamic = match r.result {
-        Ok(Outcome::Delivered) => true,
-        Ok(Outcome::Installed) => false,
-        _ => return Vec::new(),
-    };
-    let dynamic_resource = p.get(&r.unit).is_some_and(|(res, _)| res.dynamic.is_some());
-    let Some(text) = r
-        .dest
-        .as_deref()
-        .filter(|_| dynamic_resource)
-        .and_then(|d| std::fs::read_to_string(d).ok())
-    else {
-        return Vec::new();
-    };
-    dynamic::Layout::parse(&text)
-        .sets
-        .into_iter()
-        .map(|s| Upstream {
-            name: s.name,
-            version: s.version,
-            dynamic,
-        })
-        .collect()
 }
 
 /// What a resync did at one balancer endpoint: the sets of the files (name, version), and how
@@ -767,14 +769,7 @@ fn shadow(p: &Prepared, units: &[UnitId], snap: &Snapshot, stop: &Stop) -> Vec<R
                 (Err(e), Rendering::default())
             }
         };
-        reports.push(Report {
-            unit: u.clone(),
-            result,
-            rendering,
-            dest: Some(dest),
-            reloaded: false,
-            upstreams: Vec::new(),
-        });
+        reports.push(Report::new(u, result, rendering, dest));
     }
     reports
 }

@@ -70,11 +70,11 @@ pub enum Route {
     Reload(String),
 }
 
-/// How a change from `old` to `new` reaches nginx.
-pub fn route(old: &str, new: &str) -> Route {
-    let (old, new) = (Layout::parse(old), Layout::parse(new));
-    if let Some(why) = new.unsendable {
-        return Route::Reload(why);
+/// How a change from `old` to the file `new` describes reaches nginx.
+pub fn route(old: &str, new: &Layout) -> Route {
+    let old = Layout::parse(old);
+    if let Some(why) = &new.unsendable {
+        return Route::Reload(why.clone());
     }
     if new.sets.is_empty() {
         return Route::Reload("no dynamic upstream in the file".into());
@@ -84,12 +84,13 @@ pub fn route(old: &str, new: &str) -> Route {
     }
     let changed = new
         .sets
-        .into_iter()
+        .iter()
         .filter(|set| {
             !old.sets
                 .iter()
                 .any(|o| o.name == set.name && o.same_servers(set))
         })
+        .cloned()
         .collect();
     Route::Dynamic(changed)
 }
@@ -379,8 +380,8 @@ mod tests {
     fn a_changed_server_list_goes_the_dynamic_way_with_its_set() {
         let old = file(7, &["10.0.0.1:80"], "keepalive 8;");
         let new = file(9, &["10.0.0.1:80", "10.0.0.2:80"], "keepalive 8;");
-        let Route::Dynamic(sets) = route(&old, &new) else {
-            panic!("{:?}", route(&old, &new))
+        let Route::Dynamic(sets) = route(&old, &Layout::parse(&new)) else {
+            panic!("{:?}", route(&old, &Layout::parse(&new)))
         };
         assert_eq!(
             sets,
@@ -414,7 +415,7 @@ mod tests {
             ),
             ("upstream app { server 10.0.0.1:80; }".into(), "no dynamic"),
         ] {
-            match route(&old, &new) {
+            match route(&old, &Layout::parse(&new)) {
                 Route::Reload(reason) => assert!(reason.contains(why), "{reason} / {why}"),
                 r => panic!("{new}: {r:?}"),
             }
@@ -431,7 +432,10 @@ mod tests {
             &file(12, &["10.0.0.2:80"], "")
         ));
         let commented = b.replace("# generated", "# generated again");
-        assert_eq!(route(&a, &commented), Route::Dynamic(vec![]));
+        assert_eq!(
+            route(&a, &Layout::parse(&commented)),
+            Route::Dynamic(vec![])
+        );
     }
 
     #[test]
