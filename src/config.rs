@@ -776,10 +776,13 @@ fn load_resources(
     let dir = confdir.join("conf.d");
     let mut paths = BTreeSet::new();
     collect_tomls(&dir, &mut paths)?;
+    // Each file (and its template) is read and parsed on its own: over the cores, in order.
+    let paths: Vec<PathBuf> = paths.into_iter().collect();
+    let loaded = crate::pipeline::over_cores(&paths, |p| load_resource(confdir, p, defaults));
     let mut resources = Vec::new();
     let mut broken = Vec::new();
-    for p in paths {
-        match load_resource(confdir, &p, defaults) {
+    for (p, loaded) in paths.iter().zip(loaded) {
+        match loaded {
             Ok(r) => resources.push(r),
             Err(e) => broken.push(Broken {
                 name: p.display().to_string(),
@@ -826,13 +829,17 @@ fn collect_tomls(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), ConfigEr
         error,
     })?;
     for entry in entries {
-        let path = entry
-            .map_err(|error| ConfigError::Read {
-                path: dir.to_owned(),
-                error,
-            })?
-            .path();
-        if path.is_dir() {
+        let entry = entry.map_err(|error| ConfigError::Read {
+            path: dir.to_owned(),
+            error,
+        })?;
+        let path = entry.path();
+        // The directory entry knows its type: no stat per file, only per symlink.
+        let is_dir = match entry.file_type() {
+            Ok(t) if !t.is_symlink() => t.is_dir(),
+            _ => path.is_dir(),
+        };
+        if is_dir {
             collect_tomls(&path, out)?;
         } else if path.extension().is_some_and(|e| e == "toml") {
             out.insert(path);

@@ -41,6 +41,31 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// `--onetime`/`--noop`, or the daemon until SIGTERM/SIGINT.
 pub fn run(cli: cli::Cli, cfg: config::Config) -> Result<u8, Error> {
+    let rt = runtime().map_err(Error::host("starting the async runtime"))?;
+    if cfg.onetime {
+        return rt.block_on(oneshot::run(cfg));
+    }
+    let prepared = prepare(cfg);
+    rt.block_on(async {
+        // One daemon writes a confdir's files; a shadow (--noop) writes nothing and may run
+        // beside it.
+        let _lock = match prepared.cfg.noop {
+            true => None,
+            false => Some(daemon::lock(&prepared.cfg.confdir)?),
+        };
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let signals = signals::worker(stop_tx, tx.clone())
+            .map_err(Error::host("installing signal handlers"))?;
+        tokio::spawn(signals);
+        daemon::serve(cli, prepared, stop, tx, rx).await?;
+        Ok(error::OK)
+    })
+}
+
+/// Compiles the templates and says what runs: the daemon's start line at info (operators read
+/// it), --onetime's at debug (quiet for CI); each resource that cannot run at error.
+pub(crate) fn prepare(cfg: config::Config) -> pipeline::Prepared {
     let prepared = pipeline::Prepared::new(cfg);
     let store = match &prepared.cfg.backend {
         config::Backend::Etcd(e) => format!("etcd {}", e.nodes.join(",")),
@@ -59,30 +84,11 @@ pub fn run(cli: cli::Cli, cfg: config::Config) -> Result<u8, Error> {
         prepared.cfg.resources.len(),
         prepared.unusable.len()
     );
-    // At info for the daemon (operators read it); --onetime stays quiet for CI.
     if !prepared.cfg.onetime {
         tracing::info!("{starting}");
     } else {
         tracing::debug!("{starting}");
     }
     prepared.log_unusable();
-    let rt = runtime().map_err(Error::host("starting the async runtime"))?;
-    rt.block_on(async {
-        if prepared.cfg.onetime {
-            return oneshot::run(prepared).await;
-        }
-        // One daemon writes a confdir's files; a shadow (--noop) writes nothing and may run
-        // beside it.
-        let _lock = match prepared.cfg.noop {
-            true => None,
-            false => Some(daemon::lock(&prepared.cfg.confdir)?),
-        };
-        let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
-        let signals = signals::worker(stop_tx, tx.clone())
-            .map_err(Error::host("installing signal handlers"))?;
-        tokio::spawn(signals);
-        daemon::serve(cli, prepared, stop, tx, rx).await?;
-        Ok(error::OK)
-    })
+    prepared
 }

@@ -4,17 +4,28 @@
 use std::sync::Arc;
 
 use crate::apply::Plan;
+use crate::config::Config;
 use crate::error::{self, Error};
 use crate::pipeline::{self, Prepared};
 use crate::store::Store;
 
-/// Reads every resource's keys at one revision, then processes them all. A failing resource
-/// does not stop the others; the exit code is that of the first failure.
-pub async fn run(p: Prepared) -> Result<u8, Error> {
+/// Reads every resource's keys at one revision while the templates compile (the keys to read
+/// are in the conf.d files), then processes them all. A failing resource does not stop the
+/// others; the exit code is that of the first failure.
+pub async fn run(cfg: Config) -> Result<u8, Error> {
+    let (backend, prefixes) = (cfg.backend.clone(), cfg.prefixes());
+    let read = tokio::spawn(async move {
+        let mut store = Store::open(&backend).await?;
+        store.snapshot(&prefixes).await
+    });
+    let p = tokio::task::spawn_blocking(move || crate::prepare(cfg))
+        .await
+        .map_err(|e| Error::host("compiling the templates")(std::io::Error::other(e)))?;
+    let snap = read
+        .await
+        .map_err(|e| Error::host("reading the store")(std::io::Error::other(e)))??;
     // A resource that cannot run (logged already) makes the exit code; the others still run.
     let mut code = p.unusable.first().map_or(error::OK, |u| u.exit_code());
-    let mut store = Store::open(&p.cfg.backend).await?;
-    let snap = store.snapshot(&p.cfg.prefixes()).await?;
     tracing::debug!(revision = snap.revision, keys = snap.len(), "snapshot");
     if p.cfg.noop {
         keep_first(&mut code, noop(&p, &snap));
@@ -32,8 +43,10 @@ pub async fn run(p: Prepared) -> Result<u8, Error> {
     if p.cfg.is_dynamic() {
         // nginx's balancers get what the files say (an endpoint that is down is logged: nginx
         // then serves the files' lists, so it does not fail the run).
-        pipeline::resync(p, snap).await;
+        pipeline::resync(p.clone(), snap.clone()).await;
     }
+    // The process exits next: freeing every key and template one by one would only delay it.
+    std::mem::forget((p, snap));
     Ok(code)
 }
 

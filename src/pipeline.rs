@@ -11,6 +11,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
@@ -94,6 +95,20 @@ pub struct Unusable {
     pub template: bool,
 }
 
+/// One resource's template, compiled, and its fan-out pattern (with its depth) if it has one.
+fn compile(r: &Resource) -> Result<(Template, Option<(Pattern, usize)>), String> {
+    let pattern = r.each.as_deref().map(|e| {
+        Pattern::new(e)
+            .map(|p| Some((p, e.matches('/').count())))
+            .map_err(|bad| format!("{}: template.each: {bad}", r.name))
+    });
+    tracing::debug!(resource = %r.name, syntax = ?r.syntax, from = r.syntax_from, "template language");
+    Template::compile_as(&r.src.display().to_string(), &r.template, r.syntax)
+        .map(|t| t.checking(r.value_check))
+        .map_err(|e| e.to_string())
+        .and_then(|t| Ok((t, pattern.transpose()?.flatten())))
+}
+
 impl Prepared {
     /// Compiles every template. A resource whose conf.d file could not be loaded or whose
     /// template does not compile is set apart (the error names the file and line).
@@ -109,33 +124,24 @@ impl Prepared {
             .collect();
         let mut templates = Vec::new();
         let mut each = Vec::new();
-        cfg.resources.retain(|r| {
-            let pattern = r.each.as_deref().map(|e| {
-                Pattern::new(e)
-                    .map(|p| Some((p, e.matches('/').count())))
-                    .map_err(|bad| format!("{}: template.each: {bad}", r.name))
-            });
-            tracing::debug!(resource = %r.name, syntax = ?r.syntax, from = r.syntax_from, "template language");
-            let compiled = Template::compile_as(&r.src.display().to_string(), &r.template, r.syntax)
-                .map(|t| t.checking(r.value_check))
-                .map_err(|e| e.to_string())
-                .and_then(|t| Ok((t, pattern.transpose()?.flatten())));
+        // Templates compile independently: over the cores, kept in the resources' order.
+        let compiled = over_cores(&cfg.resources, compile);
+        let mut kept = Vec::new();
+        for (r, compiled) in std::mem::take(&mut cfg.resources).into_iter().zip(compiled) {
             match compiled {
                 Ok((t, pattern)) => {
                     templates.push(t);
                     each.push(pattern);
-                    true
+                    kept.push(r);
                 }
-                Err(reason) => {
-                    unusable.push(Unusable {
-                        name: r.name.clone(),
-                        reason,
-                        template: true,
-                    });
-                    false
-                }
+                Err(reason) => unusable.push(Unusable {
+                    name: r.name.clone(),
+                    reason,
+                    template: true,
+                }),
             }
-        });
+        }
+        cfg.resources = kept;
         let by_name = cfg
             .resources
             .iter()
@@ -562,14 +568,22 @@ pub fn apply_batch(
     let mut undos: BTreeMap<usize, (Undo, u64)> = BTreeMap::new();
     let mut deliveries: BTreeMap<usize, Delivery> = BTreeMap::new();
     let mut balanced: BTreeMap<usize, Vec<(String, i64)>> = BTreeMap::new();
-    for u in units {
+    // Rendering and comparing are each unit's own (no two units share a dest): over the cores,
+    // before anything is installed in the units' order.
+    let plans = over_cores(units, |u| {
+        let (res, _) = p.get(u).filter(|_| !*stop.borrow())?;
+        let dest = target(res, u.part.as_deref()).dest;
+        recover_new(p, &dest);
+        Some((res, dest, plan(p, u, snap)))
+    });
+    for (u, planned) in units.iter().zip(plans) {
         if *stop.borrow() {
             break;
         }
-        let Some((res, _)) = p.get(u) else { continue };
-        let dest = target(res, u.part.as_deref()).dest;
-        recover_new(p, &dest);
-        let (result, rendering) = match plan(p, u, snap) {
+        let Some((res, dest, planned)) = planned else {
+            continue;
+        };
+        let (result, rendering) = match planned {
             Ok((Plan::Write(w), rendering)) => {
                 let hash = res.reload_pidfile.as_ref().map(|_| text_hash(w.text()));
                 if let Some(why) = hash.and_then(|h| p.still_refused(u, h)) {
@@ -656,6 +670,19 @@ pub fn apply_batch(
     record_owned(p, &reports);
     reload(p, snap, &mut reports, &diffs, undos, &run);
     reports
+}
+
+/// `f` of each item, in order, computed over the cores. A single item (the daemon's usual
+/// pass: one changed resource) stays on this thread, where waking the pool would cost more
+/// than it saves.
+pub(crate) fn over_cores<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync + Send,
+) -> Vec<R> {
+    if items.len() < 2 {
+        return items.iter().map(f).collect();
+    }
+    items.par_iter().map(f).collect()
 }
 
 /// A dynamic unit's change that only moved servers: the sets to send instead of reloading.
