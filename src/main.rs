@@ -6,12 +6,6 @@ use confd_rs::cli::{self, Cli, LogFormat};
 use confd_rs::error::Error;
 use confd_rs::{check, config, convert, generate, logging, register, status};
 
-// Snapshots are many small keys, allocated at once and freed at once: mimalloc does that at
-// two-thirds of glibc's CPU (100,000 keys: 110 ms against 168). Built without transparent huge
-// pages, which would zero 2 MiB per fresh page for a few MiB of heap.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = match cli::parse(std::env::args_os()) {
         Ok(cli) => cli,
