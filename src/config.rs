@@ -778,7 +778,7 @@ fn load_resources(
     collect_tomls(&dir, &mut paths)?;
     // Each file (and its template) is read and parsed on its own: over the cores, in order.
     let paths: Vec<PathBuf> = paths.into_iter().collect();
-    let loaded = crate::pipeline::over_cores(&paths, |p| load_resource(confdir, p, defaults));
+    let loaded = crate::over_cores(&paths, |p| load_resource(confdir, p, defaults));
     let mut resources = Vec::new();
     let mut broken = Vec::new();
     for (p, loaded) in paths.iter().zip(loaded) {

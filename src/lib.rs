@@ -31,12 +31,26 @@ mod procs;
 mod signals;
 
 use error::Error;
+use rayon::prelude::*;
 
 /// The runtime every mode runs on: one thread for IO; passes and DNS go to the blocking pool.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
+}
+
+/// `f` of each item, in order, computed over the cores. A single item (the daemon's usual
+/// pass: one changed resource) stays on this thread, where waking the pool would cost more
+/// than it saves.
+pub(crate) fn over_cores<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync + Send,
+) -> Vec<R> {
+    if items.len() < 2 {
+        return items.iter().map(f).collect();
+    }
+    items.par_iter().map(f).collect()
 }
 
 /// `--onetime`/`--noop`, or the daemon until SIGTERM/SIGINT.

@@ -11,7 +11,6 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rayon::prelude::*;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
@@ -125,7 +124,7 @@ impl Prepared {
         let mut templates = Vec::new();
         let mut each = Vec::new();
         // Templates compile independently: over the cores, kept in the resources' order.
-        let compiled = over_cores(&cfg.resources, compile);
+        let compiled = crate::over_cores(&cfg.resources, compile);
         let mut kept = Vec::new();
         for (r, compiled) in std::mem::take(&mut cfg.resources).into_iter().zip(compiled) {
             match compiled {
@@ -135,7 +134,7 @@ impl Prepared {
                     kept.push(r);
                 }
                 Err(reason) => unusable.push(Unusable {
-                    name: r.name.clone(),
+                    name: r.name,
                     reason,
                     template: true,
                 }),
@@ -570,7 +569,7 @@ pub fn apply_batch(
     let mut balanced: BTreeMap<usize, Vec<(String, i64)>> = BTreeMap::new();
     // Rendering and comparing are each unit's own (no two units share a dest): over the cores,
     // before anything is installed in the units' order.
-    let plans = over_cores(units, |u| {
+    let plans = crate::over_cores(units, |u| {
         let (res, _) = p.get(u).filter(|_| !*stop.borrow())?;
         let dest = target(res, u.part.as_deref()).dest;
         recover_new(p, &dest);
@@ -670,19 +669,6 @@ pub fn apply_batch(
     record_owned(p, &reports);
     reload(p, snap, &mut reports, &diffs, undos, &run);
     reports
-}
-
-/// `f` of each item, in order, computed over the cores. A single item (the daemon's usual
-/// pass: one changed resource) stays on this thread, where waking the pool would cost more
-/// than it saves.
-pub(crate) fn over_cores<T: Sync, R: Send>(
-    items: &[T],
-    f: impl Fn(&T) -> R + Sync + Send,
-) -> Vec<R> {
-    if items.len() < 2 {
-        return items.iter().map(f).collect();
-    }
-    items.par_iter().map(f).collect()
 }
 
 /// A dynamic unit's change that only moved servers: the sets to send instead of reloading.
