@@ -1,7 +1,6 @@
 //! confd.toml + conf.d/*.toml + flags + CONFD_* environment → one validated [`Config`].
 //! Precedence, as confd documents it: flag > confd.toml > environment > default.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -774,10 +773,9 @@ fn load_resources(
     defaults: &Defaults,
 ) -> Result<(Vec<Resource>, Vec<Broken>), ConfigError> {
     let dir = confdir.join("conf.d");
-    let mut paths = BTreeSet::new();
+    let mut paths = Vec::new();
     collect_tomls(&dir, &mut paths)?;
     // Each file (and its template) is read and parsed on its own: over the cores, in order.
-    let paths: Vec<PathBuf> = paths.into_iter().collect();
     let loaded = crate::over_cores(&paths, |p| load_resource(confdir, p, defaults));
     let mut resources = Vec::new();
     let mut broken = Vec::new();
@@ -791,17 +789,16 @@ fn load_resources(
         }
     }
     // Two resources writing one dest would overwrite each other on every pass: neither runs.
-    let mut by_dest: std::collections::BTreeMap<PathBuf, Vec<String>> = Default::default();
+    let mut by_dest: std::collections::HashMap<&Path, Vec<String>> = Default::default();
     for r in &resources {
-        by_dest
-            .entry(r.dest.clone())
-            .or_default()
-            .push(r.name.clone());
+        by_dest.entry(&r.dest).or_default().push(r.name.clone());
     }
-    let clashes: Vec<(PathBuf, Vec<String>)> = by_dest
+    let mut clashes: Vec<(PathBuf, Vec<String>)> = by_dest
         .into_iter()
         .filter(|(_, names)| names.len() > 1)
+        .map(|(dest, names)| (dest.to_owned(), names))
         .collect();
+    clashes.sort();
     for (dest, names) in clashes {
         resources.retain(|r| r.dest != dest);
         for name in &names {
@@ -823,26 +820,42 @@ fn load_resources(
     Ok((resources, broken))
 }
 
-fn collect_tomls(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), ConfigError> {
-    let entries = fs::read_dir(dir).map_err(|error| ConfigError::Read {
+/// A whole conf.d file or template. They are small: a buffer that fits most of them spares the
+/// stat and seek `fs::read_to_string` spends sizing its buffer (2,000 files a run in the
+/// per-app layout).
+fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(2048);
+    fs::File::open(path)?.read_to_string(&mut text)?;
+    text.shrink_to_fit();
+    Ok(text)
+}
+
+/// The .toml files under `dir`, recursively, in path order. Each directory's entries are
+/// sorted by name: the same order as sorting whole paths, without comparing them component by
+/// component (a conf.d of 1,000 files took ~10,000 such comparisons).
+fn collect_tomls(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ConfigError> {
+    let read = |error| ConfigError::Read {
         path: dir.to_owned(),
         error,
-    })?;
-    for entry in entries {
-        let entry = entry.map_err(|error| ConfigError::Read {
-            path: dir.to_owned(),
-            error,
-        })?;
-        let path = entry.path();
+    };
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(dir).map_err(read)? {
+        let entry = entry.map_err(read)?;
         // The directory entry knows its type: no stat per file, only per symlink.
         let is_dir = match entry.file_type() {
             Ok(t) if !t.is_symlink() => t.is_dir(),
-            _ => path.is_dir(),
+            _ => entry.path().is_dir(),
         };
+        entries.push((entry.file_name(), is_dir));
+    }
+    entries.sort_unstable();
+    for (name, is_dir) in entries {
+        let path = dir.join(name);
         if is_dir {
             collect_tomls(&path, out)?;
         } else if path.extension().is_some_and(|e| e == "toml") {
-            out.insert(path);
+            out.push(path);
         }
     }
     Ok(())
@@ -853,7 +866,7 @@ fn load_resource(
     path: &Path,
     defaults: &Defaults,
 ) -> Result<Resource, ConfigError> {
-    let text = fs::read_to_string(path).map_err(|error| ConfigError::Read {
+    let text = read_small(path).map_err(|error| ConfigError::Read {
         path: path.to_owned(),
         error,
     })?;
@@ -873,8 +886,8 @@ fn load_resource(
         ));
     }
     let src = confdir.join("templates").join(&t.src);
-    let template = fs::read_to_string(&src)
-        .map_err(|e| invalid(format!("template.src {}: {e}", src.display())))?;
+    let template =
+        read_small(&src).map_err(|e| invalid(format!("template.src {}: {e}", src.display())))?;
     let name = path.display().to_string();
     let mode = t
         .mode
@@ -1055,6 +1068,22 @@ fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conf_d_files_load_in_path_order_across_subdirectories() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = ["a.toml", "a/b.toml", "a-b.toml", "a.b/c.toml", "B.toml", "z.toml"];
+        for f in files.iter().chain(&["a/notes.txt"]) {
+            let path = dir.path().join(f);
+            fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            fs::write(&path, "").expect("write");
+        }
+        let mut found = Vec::new();
+        collect_tomls(dir.path(), &mut found).expect("walk");
+        let mut expected: Vec<PathBuf> = files.iter().map(|f| dir.path().join(f)).collect();
+        expected.sort();
+        assert_eq!(found, expected);
+    }
 
     #[test]
     fn mode_is_octal() {

@@ -53,10 +53,20 @@ pub fn is_clean(p: &str) -> bool {
         return true;
     }
     let rest = p.strip_prefix('/').unwrap_or(p);
-    !rest.is_empty()
-        && rest
-            .split('/')
-            .all(|s| !s.is_empty() && s != "." && s != "..")
+    // One pass over the bytes: every key of every snapshot comes here (100,000 in a big one).
+    let (mut len, mut dots) = (0, 0);
+    for &b in rest.as_bytes().iter().chain([&b'/']) {
+        if b != b'/' {
+            len += 1;
+            dots += usize::from(b == b'.');
+        } else if len == 0 || (dots == len && len <= 2) {
+            // An empty segment, ".", or "..".
+            return false;
+        } else {
+            (len, dots) = (0, 0);
+        }
+    }
+    true
 }
 
 /// The key as seen from inside `prefix` (confd: `path.Join("/", strings.TrimPrefix(k, prefix))`).

@@ -54,8 +54,9 @@ pub struct Prepared {
     dropped: std::sync::Mutex<BTreeMap<UnitId, BTreeSet<String>>>,
     /// The shrink guard's memory: servers per service as last applied, and holds in progress.
     guard: std::sync::Mutex<BTreeMap<UnitId, GuardState>>,
-    /// Dests whose leftovers of earlier runs were looked for (see [`recover`]).
-    recovered: std::sync::Mutex<BTreeSet<PathBuf>>,
+    /// Dests whose leftovers of earlier runs were looked for (see [`recover`]). Hashed: every
+    /// unit of every pass looks its dest up here, and ordered paths compare component-wise.
+    recovered: std::sync::Mutex<std::collections::HashSet<PathBuf>>,
     /// Renders (by hash) whose reload the server did not take, and why: not installed again
     /// until the render changes.
     refused: std::sync::Mutex<BTreeMap<UnitId, (u64, crate::procs::Unconfirmed)>>,

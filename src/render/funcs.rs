@@ -22,8 +22,9 @@ pub struct KeySpace {
     within: Vec<String>,
     dropped: Mutex<Vec<String>>,
     /// How many servers each `hostports(glob)` call of the render returned, by glob: the
-    /// "servers of a service" the shrink guard compares.
-    servers: Mutex<BTreeMap<String, usize>>,
+    /// "servers of a service" the shrink guard compares. Appended as the calls come (one per
+    /// service: 10,000 in a big render), ordered once at the end.
+    servers: Mutex<Vec<(String, usize)>>,
     /// Keys the render's functions read (each key once per call that read it).
     read: std::sync::atomic::AtomicUsize,
     /// For a dynamic resource: the revision `dynamic_upstream` stamps on balancer directives.
@@ -145,9 +146,10 @@ impl KeySpace {
 
     /// Servers per `hostports` glob, as the render found them.
     pub fn take_servers(&self) -> BTreeMap<String, usize> {
+        // A glob called twice keeps its last count, as inserting one by one would.
         self.servers
             .lock()
-            .map(|mut s| std::mem::take(&mut *s))
+            .map(|mut s| std::mem::take(&mut *s).into_iter().collect())
             .unwrap_or_default()
     }
 
@@ -262,7 +264,7 @@ impl KeySpace {
         out.sort_unstable();
         out.dedup();
         if let Ok(mut servers) = self.servers.lock() {
-            servers.insert(pattern.to_owned(), out.len());
+            servers.push((pattern.to_owned(), out.len()));
         }
         Ok(out.into_iter().map(Value::from).collect())
     }

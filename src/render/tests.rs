@@ -293,6 +293,9 @@ fn the_language_of_a_template_is_detected() {
         "{{ getvs(\"/a/*\")|join(\",\") }}",
         "{% if exists(\"/a\") %}x{% endif %}",
         "{{ path }}",
+        // A tag in the text before the first action settles it, whatever follows.
+        "upstream a {\n{% for s in getvs(\"/*\") %}{{ s }}{% endfor %}}",
+        "{# c #}{{getv \"/a\"}}",
     ] {
         assert_eq!(Syntax::detect(jinja), Syntax::Jinja, "{jinja}");
     }
@@ -301,6 +304,8 @@ fn the_language_of_a_template_is_detected() {
         "{{range gets \"/a/*\"}}{{.Value}}{{end}}",
         "{{- /* c */ -}}\n{{$x := 1}}{{$x}}",
         "plain text",
+        // `{%` inside an action is Go's string, not a Jinja tag.
+        "{{getv \"/a\"}} {{\"{%\"}}",
     ] {
         assert_eq!(Syntax::detect(go), Syntax::Go, "{go}");
     }
