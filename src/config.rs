@@ -1072,7 +1072,14 @@ mod tests {
     #[test]
     fn conf_d_files_load_in_path_order_across_subdirectories() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let files = ["a.toml", "a/b.toml", "a-b.toml", "a.b/c.toml", "B.toml", "z.toml"];
+        let files = [
+            "a.toml",
+            "a/b.toml",
+            "a-b.toml",
+            "a.b/c.toml",
+            "B.toml",
+            "z.toml",
+        ];
         for f in files.iter().chain(&["a/notes.txt"]) {
             let path = dir.path().join(f);
             fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
