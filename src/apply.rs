@@ -650,14 +650,15 @@ fn read_current(dest: &Path) -> Result<Option<Current>, ApplyError> {
         dest: dest.to_owned(),
         error,
     };
-    let mut file = match File::open(dest) {
+    let file = match File::open(dest) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(err(e)),
     };
     let md = file.metadata().map_err(err)?;
     let mut bytes = Vec::with_capacity(usize::try_from(md.len()).unwrap_or(0));
-    file.read_to_end(&mut bytes).map_err(err)?;
+    // Sized from the metadata already read: `File`'s own read_to_end would stat and seek again.
+    file.take(u64::MAX).read_to_end(&mut bytes).map_err(err)?;
     Ok(Some(Current {
         bytes,
         meta: Meta {

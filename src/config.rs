@@ -826,7 +826,11 @@ fn load_resources(
 fn read_small(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
     let mut text = String::with_capacity(2048);
-    fs::File::open(path)?.read_to_string(&mut text)?;
+    // Through `Take`: `File`'s own read_to_string stats and seeks the file to size the buffer
+    // first, two syscalls per file that a conf.d of 1,000 apps would pay 2,000 times.
+    fs::File::open(path)?
+        .take(u64::MAX)
+        .read_to_string(&mut text)?;
     text.shrink_to_fit();
     Ok(text)
 }

@@ -8,6 +8,14 @@ pub fn join(a: &str, b: &str) -> String {
 /// Go's `path.Clean`: drops empty and `.` segments and resolves `..` (a rooted path cannot climb
 /// above `/`); the empty path is `.`.
 pub fn clean(p: &str) -> String {
+    if is_clean(p) {
+        return p.to_owned();
+    }
+    resolve(p)
+}
+
+/// `clean` the long way: segment by segment.
+fn resolve(p: &str) -> String {
     let rooted = p.starts_with('/');
     let mut segs: Vec<&str> = Vec::new();
     for seg in p.split('/') {
@@ -76,7 +84,16 @@ pub fn relative(key: &str, prefix: &str) -> String {
     } else {
         key.strip_prefix(prefix).unwrap_or(key)
     };
-    clean(&format!("/{rest}"))
+    let rooted = if rest.starts_with('/') {
+        rest.to_owned()
+    } else {
+        format!("/{rest}")
+    };
+    if is_clean(&rooted) {
+        rooted
+    } else {
+        clean(&rooted)
+    }
 }
 
 #[cfg(test)]
@@ -113,10 +130,20 @@ mod tests {
         for p in [
             "/", "/a", "/a/b", "a/b", "/a/", "/a//b", "/a/./b", "/a/../b", "/..", "//", "", "a/",
         ] {
-            assert_eq!(is_clean(p), clean(p) == p, "{p:?}");
+            assert_eq!(is_clean(p), resolve(p) == p, "{p:?}");
+            assert_eq!(clean(p), resolve(p), "{p:?}");
         }
         assert!(!is_clean("."));
         assert!(!is_clean(".."));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_short_cut_agrees_with_the_long_way(p in "[a./]{0,8}", key in "/[a./]{0,8}") {
+            proptest::prop_assert_eq!(clean(&p), resolve(&p));
+            // Keys are rooted: for them, clean means exactly "Clean leaves it as it is".
+            proptest::prop_assert_eq!(is_clean(&key), resolve(&key) == key);
+        }
     }
 
     #[test]
@@ -124,5 +151,7 @@ mod tests {
         assert_eq!(relative("/prod/a/b", "/prod"), "/a/b");
         assert_eq!(relative("/a/b", "/"), "/a/b");
         assert_eq!(relative("/prod", "/prod"), "/");
+        assert_eq!(relative("/prod/a/../b", "/prod"), "/b");
+        assert_eq!(relative("/production/a", "/prod"), "/uction/a");
     }
 }

@@ -901,6 +901,12 @@ fn reload(
     run: &impl Fn(&str) -> Result<(), CommandError>,
 ) {
     let mut reloads: Vec<(&str, Vec<usize>)> = Vec::new();
+    // An unchanged file may still owe a reload from an earlier pass: one stat per file, over
+    // the cores (a per-app confdir has 1,000 of them in every pass).
+    let owed = crate::over_cores(reports, |r| {
+        matches!(r.result, Ok(Outcome::Unchanged))
+            && r.dest.as_deref().is_some_and(apply::reload_owed)
+    });
     for (i, report) in reports.iter().enumerate() {
         let Some((res, _)) = p.get(&report.unit) else {
             continue;
@@ -909,7 +915,7 @@ fn reload(
         let reload = match &report.result {
             Ok(Outcome::Unchanged) => {
                 tracing::debug!(dest = %dest.display(), "in sync");
-                apply::reload_owed(&dest)
+                owed[i]
             }
             Ok(outcome @ (Outcome::Installed | Outcome::Delivered)) => {
                 // The diff is one escaped field: a value in it cannot start a log line of its own.

@@ -27,8 +27,12 @@ pub struct Pattern {
 impl Pattern {
     pub fn new(pattern: &str) -> Result<Pattern, BadPattern> {
         let bad = || BadPattern(pattern.to_owned());
+        // The text before the first special character is literal as it stands: only the rest
+        // needs tokens (`hostports("/" ~ svc ~ "/*")` runs once per service).
+        let plain = pattern.find(['*', '?', '[', '\\']).unwrap_or(pattern.len());
+        let mut literal_prefix = pattern[..plain].to_owned();
         let mut tokens = Vec::new();
-        let mut chars = pattern.chars().peekable();
+        let mut chars = pattern[plain..].chars().peekable();
         while let Some(c) = chars.next() {
             tokens.push(match c {
                 '*' => Token::Star,
@@ -54,14 +58,18 @@ impl Pattern {
                 c => Token::Lit(c),
             });
         }
-        let literal_prefix: String = tokens
+        // Escaped characters right after the plain text are literal too.
+        let escaped = tokens
             .iter()
             .map_while(|t| match t {
                 Token::Lit(c) => Some(*c),
                 _ => None,
             })
-            .collect();
-        tokens.drain(..literal_prefix.chars().count());
+            .count();
+        literal_prefix.extend(tokens.drain(..escaped).filter_map(|t| match t {
+            Token::Lit(c) => Some(c),
+            _ => None,
+        }));
         Ok(Pattern {
             tokens,
             literal_prefix,

@@ -3,23 +3,39 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// `IPv4:port`, `[IPv6]:port` or `dns.name:port`, port 1–65535.
-pub fn is_host_port(s: &str) -> bool {
+/// The host of a valid `host:port`: an address literal, or a DNS name (which nginx resolves
+/// when it loads the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host<'a> {
+    Address,
+    Name(&'a str),
+}
+
+/// `IPv4:port`, `[IPv6]:port` or `dns.name:port`, port 1–65535: what its host is, or `None`
+/// when `s` is not one.
+pub fn host_port(s: &str) -> Option<Host<'_>> {
     let (host, port) = match s.strip_prefix('[') {
         Some(rest) => match rest.split_once("]:") {
             Some((v6, port)) if v6.parse::<Ipv6Addr>().is_ok() => (None, port),
-            _ => return false,
+            _ => return None,
         },
-        None => match s.rsplit_once(':') {
-            Some((host, port)) => (Some(host), port),
-            None => return false,
-        },
+        None => {
+            let (host, port) = s.rsplit_once(':')?;
+            (Some(host), port)
+        }
     };
     let port_ok = !port.is_empty()
         && port.len() <= 5
         && port.bytes().all(|b| b.is_ascii_digit())
         && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
-    port_ok && host.is_none_or(is_host)
+    match host {
+        _ if !port_ok => None,
+        None => Some(Host::Address),
+        Some(h) if h.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
+            h.parse::<Ipv4Addr>().is_ok().then_some(Host::Address)
+        }
+        Some(h) => (h.len() <= 253 && h.split('.').all(is_dns_label)).then_some(Host::Name(h)),
+    }
 }
 
 /// The first character of `s` that could end or open an nginx directive (`;`), block (`{` `}`),
@@ -28,22 +44,6 @@ pub fn is_host_port(s: &str) -> bool {
 pub fn nginx_breaker(s: &str) -> Option<char> {
     s.chars()
         .find(|c| matches!(c, ';' | '{' | '}' | '#' | '"' | '\'' | '\\') || c.is_control())
-}
-
-/// The host of a valid `host:port` when it is a DNS name (not an address literal).
-pub fn dns_host(hp: &str) -> Option<&str> {
-    if hp.starts_with('[') {
-        return None;
-    }
-    let (host, _) = hp.rsplit_once(':')?;
-    (!host.bytes().all(|b| b.is_ascii_digit() || b == b'.')).then_some(host)
-}
-
-fn is_host(h: &str) -> bool {
-    if h.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return h.parse::<Ipv4Addr>().is_ok();
-    }
-    h.len() <= 253 && h.split('.').all(is_dns_label)
 }
 
 fn is_dns_label(l: &str) -> bool {
@@ -66,9 +66,12 @@ mod tests {
 
     #[test]
     fn only_host_names_are_looked_up() {
-        assert_eq!(dns_host("app-1.svc.local:80"), Some("app-1.svc.local"));
-        assert_eq!(dns_host("172.18.100.31:86"), None);
-        assert_eq!(dns_host("[::1]:8080"), None);
+        assert_eq!(
+            host_port("app-1.svc.local:80"),
+            Some(Host::Name("app-1.svc.local"))
+        );
+        assert_eq!(host_port("172.18.100.31:86"), Some(Host::Address));
+        assert_eq!(host_port("[::1]:8080"), Some(Host::Address));
     }
 
     #[test]
@@ -80,7 +83,7 @@ mod tests {
             "app-1.svc.local:65535",
             "localhost:1",
         ] {
-            assert!(is_host_port(ok), "{ok}");
+            assert!(host_port(ok).is_some(), "{ok}");
         }
     }
 
@@ -101,7 +104,7 @@ mod tests {
             "127.0.0.1:80 backup",
             "",
         ] {
-            assert!(!is_host_port(bad), "{bad}");
+            assert_eq!(host_port(bad), None, "{bad}");
         }
     }
 
