@@ -820,14 +820,12 @@ fn load_resources(
     Ok((resources, broken))
 }
 
-/// A whole conf.d file or template. They are small: a buffer that fits most of them spares the
-/// stat and seek `fs::read_to_string` spends sizing its buffer (2,000 files a run in the
-/// per-app layout).
+/// A whole conf.d file or template. They are small: a buffer that fits most of them, filled
+/// through `Take`, spares the stat and seek `File`'s own read_to_string spends sizing its buffer
+/// (2,000 files a run in the per-app layout).
 fn read_small(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
     let mut text = String::with_capacity(2048);
-    // Through `Take`: `File`'s own read_to_string stats and seeks the file to size the buffer
-    // first, two syscalls per file that a conf.d of 1,000 apps would pay 2,000 times.
     fs::File::open(path)?
         .take(u64::MAX)
         .read_to_string(&mut text)?;
