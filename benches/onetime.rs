@@ -1,5 +1,6 @@
-//! `confd-rs --onetime` against a real etcd: wall time and peak RSS of the process, and the CPU
-//! time etcd spends serving it. Three layouts:
+//! `confd-rs --onetime` against a real etcd: wall time, CPU time and peak RSS of the process, and
+//! the CPU time etcd spends serving it (on a shared machine the CPU figures move far less than
+//! the wall times, so they show what a change did). Three layouts:
 //! - 10,000 keys (1,000 services × 10) rendered by the shipped template, one resource;
 //! - 100,000 keys (10,000 services × 10), the same;
 //! - 1,000 per-app resources (one conf.d file and one prefix per service) over 10,000 keys.
@@ -73,6 +74,8 @@ fn report(title: &str, etcd: &Etcd, confdir: &Confdir) {
     wall.sort();
     let mut etcd_cpu: Vec<Duration> = runs.iter().map(|r| r.etcd_cpu).collect();
     etcd_cpu.sort();
+    let mut cpu: Vec<Duration> = runs.iter().map(|r| r.cpu).collect();
+    cpu.sort();
     let rss_kib = runs.iter().map(|r| r.rss_kib).chain([first.rss_kib]).max();
     println!("onetime, {title}");
     println!(
@@ -85,6 +88,11 @@ fn report(title: &str, etcd: &Etcd, confdir: &Confdir) {
         ms(wall[0]),
         ms(wall[RUNS / 2]),
         ms(wall[RUNS - 1])
+    );
+    println!(
+        "  confd-rs CPU per run:          median {:.1} ms  min {:.1} ms",
+        ms(cpu[RUNS / 2]),
+        ms(cpu[0])
     );
     println!(
         "  etcd CPU per run:              median {:.0} ms  max {:.0} ms (10 ms ticks)",
@@ -103,12 +111,14 @@ fn ms(d: Duration) -> f64 {
 
 struct Run {
     wall: Duration,
+    /// User + system CPU of the confd-rs process, all its threads.
+    cpu: Duration,
     rss_kib: i64,
     etcd_cpu: Duration,
 }
 
-/// One `confd-rs --onetime`: wall time and peak RSS (KiB) measured by wait4 on that child alone,
-/// and the CPU time etcd used meanwhile.
+/// One `confd-rs --onetime`: wall time, CPU time and peak RSS (KiB) measured by wait4 on that
+/// child alone, and the CPU time etcd used meanwhile.
 #[allow(clippy::zombie_processes)] // reaped by wait4, which clippy does not see
 fn time_run(etcd: &Etcd, confdir: &Confdir) -> Run {
     let etcd_before = etcd.cpu_time();
@@ -129,8 +139,11 @@ fn time_run(etcd: &Etcd, confdir: &Confdir) -> Run {
         pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "confd-rs --onetime failed"
     );
+    let tv =
+        |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
     Run {
         wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
         rss_kib: usage.ru_maxrss,
         etcd_cpu: etcd.cpu_time().saturating_sub(etcd_before),
     }
