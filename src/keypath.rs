@@ -92,7 +92,7 @@ pub fn relative(key: &str, prefix: &str) -> String {
     if is_clean(&rooted) {
         rooted
     } else {
-        clean(&rooted)
+        resolve(&rooted)
     }
 }
 
