@@ -829,7 +829,6 @@ fn read_small(path: &Path) -> std::io::Result<String> {
     fs::File::open(path)?
         .take(u64::MAX)
         .read_to_string(&mut text)?;
-    text.shrink_to_fit();
     Ok(text)
 }
 
@@ -888,8 +887,10 @@ fn load_resource(
         ));
     }
     let src = confdir.join("templates").join(&t.src);
-    let template =
+    let mut template =
         read_small(&src).map_err(|e| invalid(format!("template.src {}: {e}", src.display())))?;
+    // Kept for the life of the configuration (the conf.d text is dropped after parsing).
+    template.shrink_to_fit();
     let name = path.display().to_string();
     let mode = t
         .mode

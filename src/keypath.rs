@@ -8,10 +8,16 @@ pub fn join(a: &str, b: &str) -> String {
 /// Go's `path.Clean`: drops empty and `.` segments and resolves `..` (a rooted path cannot climb
 /// above `/`); the empty path is `.`.
 pub fn clean(p: &str) -> String {
-    if is_clean(p) {
-        return p.to_owned();
+    cleaned(p.to_owned())
+}
+
+/// `p` cleaned, kept as it is when it already is (every stored key is).
+fn cleaned(p: String) -> String {
+    if is_clean(&p) {
+        p
+    } else {
+        resolve(&p)
     }
-    resolve(p)
 }
 
 /// `clean` the long way: segment by segment.
@@ -84,16 +90,11 @@ pub fn relative(key: &str, prefix: &str) -> String {
     } else {
         key.strip_prefix(prefix).unwrap_or(key)
     };
-    let rooted = if rest.starts_with('/') {
+    cleaned(if rest.starts_with('/') {
         rest.to_owned()
     } else {
         format!("/{rest}")
-    };
-    if is_clean(&rooted) {
-        rooted
-    } else {
-        resolve(&rooted)
-    }
+    })
 }
 
 #[cfg(test)]
