@@ -39,7 +39,7 @@ impl std::fmt::Display for UnitId {
     }
 }
 
-/// A configuration with its templates compiled: made once per configuration, shared by passes.
+/// A configuration with its templates checked: made once per configuration, shared by passes.
 pub struct Prepared {
     /// Its `resources` are those that can run.
     pub cfg: Config,
@@ -95,7 +95,7 @@ pub struct Unusable {
     pub template: bool,
 }
 
-/// One resource's template, compiled, and its fan-out pattern (with its depth) if it has one.
+/// One resource's template, checked, and its fan-out pattern (with its depth) if it has one.
 fn compile(r: &Resource) -> Result<(Template, Option<(Pattern, usize)>), String> {
     let pattern = r.each.as_deref().map(|e| {
         Pattern::new(e)
