@@ -335,12 +335,60 @@ struct TemplateToml {
 /// Reads and validates everything the run needs; no store is contacted. Templates are read
 /// here and compiled by the pipeline.
 pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
+    settings(cli)?.with_resources()
+}
+
+/// confd.toml, flags and environment, checked: everything a run needs but conf.d's resources,
+/// which [`Settings::with_resources`] adds. Enough to reach the store while conf.d loads.
+pub struct Settings {
+    /// Its resources are not loaded yet.
+    cfg: Config,
+    defaults: Defaults,
+}
+
+impl Settings {
+    pub fn backend(&self) -> &Backend {
+        &self.cfg.backend
+    }
+
+    pub fn onetime(&self) -> bool {
+        self.cfg.onetime
+    }
+
+    pub fn log_level(&self) -> LevelFilter {
+        self.cfg.log_level
+    }
+
+    pub fn log_format(&self) -> LogFormat {
+        self.cfg.log_format
+    }
+
+    /// Loads conf.d: the whole configuration.
+    pub fn with_resources(self) -> Result<Config, ConfigError> {
+        let Settings { mut cfg, defaults } = self;
+        let (resources, broken) = load_resources(&cfg.confdir, &defaults)?;
+        cfg.warnings
+            .extend(resources.iter().filter_map(Resource::balancer_missing));
+        if resources.is_empty() && broken.is_empty() {
+            cfg.warnings.push(format!(
+                "{}: no *.toml resources: nothing to render",
+                cfg.confdir.join("conf.d").display()
+            ));
+        }
+        cfg.resources = resources;
+        cfg.broken = broken;
+        Ok(cfg)
+    }
+}
+
+/// Reads and checks confd.toml, flags and environment; conf.d is left for
+/// [`Settings::with_resources`].
+pub fn settings(cli: &Cli) -> Result<Settings, ConfigError> {
     let Confdir {
         confdir,
         config_file,
         file,
-        resources,
-        broken,
+        defaults,
     } = read_confdir(cli)?;
     let path = config_file.as_path();
     let coalesce = Coalesce {
@@ -403,14 +451,7 @@ pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
             "interval is used only when polling (watch = false); the daemon watches etcd".into(),
         );
     }
-    warnings.extend(resources.iter().filter_map(Resource::balancer_missing));
-    if resources.is_empty() && broken.is_empty() {
-        warnings.push(format!(
-            "{}: no *.toml resources: nothing to render",
-            confdir.join("conf.d").display()
-        ));
-    }
-    Ok(Config {
+    let cfg = Config {
         warnings,
         confdir: confdir.clone(),
         color: match cli.color {
@@ -438,9 +479,10 @@ pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
         log_level,
         log_format: cli.log_format,
         command_timeout: Duration::from_secs(command_timeout),
-        resources,
-        broken,
-    })
+        resources: Vec::new(),
+        broken: Vec::new(),
+    };
+    Ok(Settings { cfg, defaults })
 }
 
 fn read_confd_toml(cli: &Cli, path: &Path) -> Result<ConfdToml, ConfigError> {
@@ -700,19 +742,19 @@ fn read_password_file(path: &Path) -> Result<Secret, ConfigError> {
 }
 
 /// Every conf.d resource; one that cannot be loaded is returned apart, so the others still run.
-/// A confdir as read: confd.toml and the resources of conf.d.
+/// A confdir's confd.toml as read, and what it sets for every conf.d resource.
 struct Confdir {
     confdir: PathBuf,
     config_file: PathBuf,
     file: ConfdToml,
-    resources: Vec<Resource>,
-    broken: Vec<Broken>,
+    defaults: Defaults,
 }
 
 /// The conf.d resources of `cli`'s confdir (with confd.toml's defaults), and those that could
 /// not be loaded; nothing about stores or the daemon (for `convert`).
 pub fn resources(cli: &Cli) -> Result<(Vec<Resource>, Vec<Broken>), ConfigError> {
-    read_confdir(cli).map(|c| (c.resources, c.broken))
+    let c = read_confdir(cli)?;
+    load_resources(&c.confdir, &c.defaults)
 }
 
 fn read_confdir(cli: &Cli) -> Result<Confdir, ConfigError> {
@@ -747,23 +789,21 @@ fn read_confdir(cli: &Cli) -> Result<Confdir, ConfigError> {
         .or(file.keep_stage_file)
         .unwrap_or(false);
     let defaults = Defaults {
-        prefix: &prefix,
+        prefix,
         keep_stage_file,
         syntax: file.syntax.unwrap_or(SyntaxKey::Auto),
     };
-    let (resources, broken) = load_resources(&confdir, &defaults)?;
     Ok(Confdir {
         confdir,
         config_file,
         file,
-        resources,
-        broken,
+        defaults,
     })
 }
 
 /// What confd.toml (or a flag) sets for every resource.
-struct Defaults<'a> {
-    prefix: &'a str,
+struct Defaults {
+    prefix: String,
     keep_stage_file: bool,
     syntax: SyntaxKey,
 }
@@ -920,7 +960,7 @@ fn load_resource(
         }
         _ => {}
     }
-    let prefix = keypath::join(defaults.prefix, &t.prefix);
+    let prefix = keypath::join(&defaults.prefix, &t.prefix);
     let keys = t.keys.iter().map(|k| keypath::join(&prefix, k)).collect();
     let shrink = shrink_guard(&t).map_err(invalid)?;
     let uid = match (&t.owner, t.uid) {

@@ -54,11 +54,13 @@ pub(crate) fn over_cores<T: Sync, R: Send>(
 }
 
 /// `--onetime`/`--noop`, or the daemon until SIGTERM/SIGINT.
-pub fn run(cli: cli::Cli, cfg: config::Config) -> Result<u8, Error> {
+pub fn run(cli: cli::Cli, settings: config::Settings) -> Result<u8, Error> {
     let rt = runtime().map_err(Error::host("starting the async runtime"))?;
-    if cfg.onetime {
-        return rt.block_on(oneshot::run(cfg));
+    if settings.onetime() {
+        return rt.block_on(oneshot::run(settings));
     }
+    let cfg = settings.with_resources()?;
+    cfg.log_warnings();
     let prepared = prepare(cfg);
     rt.block_on(async {
         // One daemon writes a confdir's files; a shadow (--noop) writes nothing and may run

@@ -44,11 +44,10 @@ fn try_main(cli: Cli, logging_up: &mut bool) -> Result<u8, Error> {
             generate::main(&args.what).map_err(Error::host("writing the generated files"))
         }
         None => {
-            let cfg = config::load(&cli)?;
-            logging::init(cfg.log_level, cfg.log_format);
+            let settings = config::settings(&cli)?;
+            logging::init(settings.log_level(), settings.log_format());
             *logging_up = true;
-            cfg.log_warnings();
-            confd_rs::run(cli, cfg)
+            confd_rs::run(cli, settings)
         }
     }
 }

@@ -4,19 +4,28 @@
 use std::sync::Arc;
 
 use crate::apply::Plan;
-use crate::config::Config;
+use crate::config::Settings;
 use crate::error::{self, Error};
 use crate::pipeline::{self, Prepared};
 use crate::store::Store;
 
-/// Reads every resource's keys at one revision while the templates compile (the keys to read
-/// are in the conf.d files), then processes them all. A failing resource does not stop the
-/// others; the exit code is that of the first failure.
-pub async fn run(cfg: Config) -> Result<u8, Error> {
-    let (backend, prefixes) = (cfg.backend.clone(), cfg.prefixes());
+/// Connects while conf.d loads (confd.toml says where the store is), reads every resource's
+/// keys at one revision while the templates compile (the keys to read are in the conf.d
+/// files), then processes them all. A failing resource does not stop the others; the exit code
+/// is that of the first failure.
+pub async fn run(settings: Settings) -> Result<u8, Error> {
+    let backend = settings.backend().clone();
+    let open = tokio::spawn(async move { Store::open(&backend).await });
+    let cfg = tokio::task::spawn_blocking(move || settings.with_resources())
+        .await
+        .map_err(|e| Error::host("loading conf.d")(std::io::Error::other(e)))??;
+    cfg.log_warnings();
+    let prefixes = cfg.prefixes();
     let read = tokio::spawn(async move {
-        let mut store = Store::open(&backend).await?;
-        store.snapshot(&prefixes).await
+        let mut store = open
+            .await
+            .map_err(|e| Error::host("connecting to the store")(std::io::Error::other(e)))??;
+        Ok::<_, Error>(store.snapshot(&prefixes).await?)
     });
     let p = tokio::task::spawn_blocking(move || crate::prepare(cfg))
         .await

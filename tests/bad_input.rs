@@ -77,6 +77,32 @@ fn missing_confdir() {
     );
 }
 
+/// `--onetime` connects while conf.d loads; a conf.d that cannot be read is still the error
+/// reported (exit 2, naming it), not the store that is down as well.
+#[test]
+fn unreadable_conf_d_is_reported_before_an_unreachable_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("confd.toml"),
+        "nodes = [\"http://127.0.0.1:1\"]\n",
+    )
+    .expect("confd.toml");
+    let out = std::process::Command::new(BIN)
+        .arg("--confdir")
+        .arg(dir.path())
+        .arg("--onetime")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "confd-rs: error: {}: No such file or directory (os error 2)\n",
+            dir.path().join("conf.d").display()
+        )
+    );
+}
+
 #[test]
 fn unknown_flag_is_a_usage_error() {
     let out = std::process::Command::new(BIN)
