@@ -363,6 +363,10 @@ impl Settings {
         self.cfg.log_format
     }
 
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.cfg.metrics_addr
+    }
+
     /// Loads conf.d: the whole configuration.
     pub fn with_resources(self) -> Result<Config, ConfigError> {
         let Settings { mut cfg, defaults } = self;

@@ -15,7 +15,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 pub fn main(cli: &Cli, args: &StatusArgs) -> Result<u8, Error> {
     let addr = match args.metrics_addr {
         Some(a) => a,
-        None => config::load(cli)?.metrics_addr.ok_or_else(|| {
+        None => config::settings(cli)?.metrics_addr().ok_or_else(|| {
             ConfigError::Flag(
                 "no metrics address: pass --metrics-addr or set metrics_addr in confd.toml".into(),
             )

@@ -77,22 +77,24 @@ fn missing_confdir() {
     );
 }
 
+/// Runs confd-rs on a confdir that holds only `confd_toml` (no conf.d), with `arg` after it.
+fn without_conf_d(confd_toml: &str, arg: &str) -> (tempfile::TempDir, std::process::Output) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("confd.toml"), confd_toml).expect("confd.toml");
+    let out = std::process::Command::new(BIN)
+        .arg("--confdir")
+        .arg(dir.path())
+        .arg(arg)
+        .output()
+        .expect("run");
+    (dir, out)
+}
+
 /// `--onetime` connects while conf.d loads; a conf.d that cannot be read is still the error
 /// reported (exit 2, naming it), not the store that is down as well.
 #[test]
 fn unreadable_conf_d_is_reported_before_an_unreachable_store() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("confd.toml"),
-        "nodes = [\"http://127.0.0.1:1\"]\n",
-    )
-    .expect("confd.toml");
-    let out = std::process::Command::new(BIN)
-        .arg("--confdir")
-        .arg(dir.path())
-        .arg("--onetime")
-        .output()
-        .expect("run");
+    let (dir, out) = without_conf_d("nodes = [\"http://127.0.0.1:1\"]\n", "--onetime");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert_eq!(
         stderr(&out),
@@ -100,6 +102,20 @@ fn unreadable_conf_d_is_reported_before_an_unreachable_store() {
             "confd-rs: error: {}: No such file or directory (os error 2)\n",
             dir.path().join("conf.d").display()
         )
+    );
+}
+
+/// `status` needs only confd.toml's metrics address: a confdir whose conf.d cannot be read still
+/// asks the daemon (here nobody answers: exit 6, naming what it asked).
+#[test]
+fn status_reads_confd_toml_only() {
+    let toml = format!("metrics_addr = \"127.0.0.1:{}\"\n", free_port());
+    let (_dir, out) = without_conf_d(&toml, "status");
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("confd-rs: error: asking the daemon for /status: "),
+        "{}",
+        stderr(&out)
     );
 }
 
