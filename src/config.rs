@@ -333,7 +333,7 @@ struct TemplateToml {
 }
 
 /// Reads and validates everything the run needs; no store is contacted. Templates are read
-/// here and compiled by the pipeline.
+/// here and checked by the pipeline.
 pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
     settings(cli)?.with_resources()
 }
@@ -745,7 +745,6 @@ fn read_password_file(path: &Path) -> Result<Secret, ConfigError> {
     Ok(Secret(p.to_owned()))
 }
 
-/// Every conf.d resource; one that cannot be loaded is returned apart, so the others still run.
 /// A confdir's confd.toml as read, and what it sets for every conf.d resource.
 struct Confdir {
     confdir: PathBuf,
@@ -812,6 +811,7 @@ struct Defaults {
     syntax: SyntaxKey,
 }
 
+/// Every conf.d resource; one that cannot be loaded is returned apart, so the others still run.
 fn load_resources(
     confdir: &Path,
     defaults: &Defaults,
