@@ -1,5 +1,6 @@
 //! The watch daemon against a real etcd and nginx: put → dest file and put → nginx latency,
-//! reloads per 50-put burst, and idle CPU and RSS at 10, 1,000 and 10,000 instance keys.
+//! reloads per 50-put burst, and idle CPU and RSS at 10, 1,000 and 10,000 instance keys, and with
+//! 1,000 per-app resources (one template each).
 //! Run: `cargo bench --bench daemon` (BENCH_IDLE_SECS shortens the 60 s idle measurement).
 
 #[path = "../tests/support/mod.rs"]
@@ -9,7 +10,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use etcd_client::Client;
-use support::{http_get, upstreams_resource, wait_for, Backend, Confdir, Etcd, Nginx};
+use support::{
+    http_get, per_app_confdir, upstreams_resource, wait_for, Backend, Confdir, Etcd, Nginx,
+};
 
 const LONG: Duration = Duration::from_secs(20);
 
@@ -26,6 +29,7 @@ fn main() {
     for keys in [10, 1_000, 10_000] {
         idle(&rt, keys, idle_secs);
     }
+    idle_per_app(1_000, idle_secs);
 }
 
 struct Rig {
@@ -225,13 +229,31 @@ fn idle(rt: &tokio::runtime::Runtime, keys: usize, secs: u64) {
             >= lines)
             .then_some(())
     });
+    report_idle(d.child.id(), secs, &format!("{keys:>6} keys"));
+}
+
+/// The same with the origin team's layout: `apps` resources, one template each, over 10 keys
+/// per app.
+fn idle_per_app(apps: usize, secs: u64) {
+    let etcd = Etcd::start();
+    etcd.load_instances(apps * 10);
+    let out = tempfile::tempdir().expect("tempdir");
+    let confdir = per_app_confdir(&etcd.endpoint, apps, out.path());
+    let d = confdir.daemon(&[]);
+    // Files are installed in conf.d order: the last app's file is the end of the first pass.
+    let last = out.path().join(format!("svc{:04}_PRE.conf", apps - 1));
+    wait_for("every app's file", LONG, || last.exists().then_some(()));
+    report_idle(d.child.id(), secs, &format!("{apps} per-app resources"));
+}
+
+/// Lets the daemon settle, then prints the CPU it burns in `secs` and its RSS.
+fn report_idle(pid: u32, secs: u64, what: &str) {
     std::thread::sleep(Duration::from_secs(1));
-    let pid = d.child.id();
     let (cpu0, _) = proc_stats(pid);
     std::thread::sleep(Duration::from_secs(secs));
     let (cpu1, rss_kib) = proc_stats(pid);
     println!(
-        "idle {secs} s with {keys:>6} keys: CPU {:.3} s, RSS {:.1} MB",
+        "idle {secs} s with {what}: CPU {:.3} s, RSS {:.1} MB",
         cpu1 - cpu0,
         rss_kib as f64 / 1024.0
     );

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::libc;
-use support::{upstreams_resource, Confdir, Etcd, BIN};
+use support::{per_app_confdir, upstreams_resource, Confdir, Etcd, BIN};
 
 const PER_SERVICE: usize = 10;
 const RUNS: usize = 20;
@@ -43,23 +43,7 @@ fn one_resource(etcd: &Etcd, title: &str) {
 /// own prefix.
 fn per_app_resources(etcd: &Etcd, apps: usize) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let confdir = Confdir::new(&format!("nodes = [\"{}\"]\n", etcd.endpoint));
-    for s in 0..apps {
-        let app = format!("svc{s:04}_PRE");
-        let template = format!("{app}.tmpl");
-        // `prefix` makes the app's keys relative; the template names its app literally, as the
-        // origin team's generated templates did.
-        let text = format!(
-            "upstream {app} {{\n{{% for s in getvs(\"/*\") %}}    server {{{{ s }}}};\n{{% endfor %}}}}\n"
-        );
-        confdir.template(&template, &text).resource(
-            &format!("{app}.toml"),
-            &format!(
-                "[template]\nsrc = \"{template}\"\ndest = \"{}\"\nprefix = \"/{app}\"\nkeys = [\"/\"]\n",
-                tmp.path().join(format!("{app}.conf")).display()
-            ),
-        );
-    }
+    let confdir = per_app_confdir(&etcd.endpoint, apps, tmp.path());
     report(
         &format!("{apps} per-app resources over {} keys", apps * PER_SERVICE),
         etcd,

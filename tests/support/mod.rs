@@ -14,6 +14,29 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_confd-rs");
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
+/// The origin team's layout over `Etcd::load_instances`'s keys: one resource (conf.d file +
+/// template) per app `svcNNNN_PRE`, each reading its own prefix, writing `out/svcNNNN_PRE.conf`.
+pub fn per_app_confdir(endpoint: &str, apps: usize, out: &Path) -> Confdir {
+    let confdir = Confdir::new(&format!("nodes = [\"{endpoint}\"]\n"));
+    for s in 0..apps {
+        let app = format!("svc{s:04}_PRE");
+        let template = format!("{app}.tmpl");
+        // `prefix` makes the app's keys relative; the template names its app literally, as the
+        // origin team's generated templates did.
+        let text = format!(
+            "upstream {app} {{\n{{% for s in getvs(\"/*\") %}}    server {{{{ s }}}};\n{{% endfor %}}}}\n"
+        );
+        confdir.template(&template, &text).resource(
+            &format!("{app}.toml"),
+            &format!(
+                "[template]\nsrc = \"{template}\"\ndest = \"{}\"\nprefix = \"/{app}\"\nkeys = [\"/\"]\n",
+                out.join(format!("{app}.conf")).display()
+            ),
+        );
+    }
+    confdir
+}
+
 /// A free loopback port below Linux's ephemeral range (32768+), so no outgoing connection can
 /// take it between now and the server's bind; a per-process counter keeps parallel tests apart.
 pub fn free_port() -> u16 {
