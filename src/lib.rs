@@ -79,7 +79,7 @@ pub fn run(cli: cli::Cli, settings: config::Settings) -> Result<u8, Error> {
     })
 }
 
-/// Compiles the templates and says what runs: the daemon's start line at info (operators read
+/// Checks the templates and says what runs: the daemon's start line at info (operators read
 /// it), --onetime's at debug (quiet for CI); each resource that cannot run at error.
 pub(crate) fn prepare(cfg: config::Config) -> pipeline::Prepared {
     let prepared = pipeline::Prepared::new(cfg);

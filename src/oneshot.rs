@@ -29,7 +29,7 @@ pub async fn run(settings: Settings) -> Result<u8, Error> {
     });
     let p = tokio::task::spawn_blocking(move || crate::prepare(cfg))
         .await
-        .map_err(|e| Error::host("compiling the templates")(std::io::Error::other(e)))?;
+        .map_err(|e| Error::host("checking the templates")(std::io::Error::other(e)))?;
     let snap = read
         .await
         .map_err(|e| Error::host("reading the store")(std::io::Error::other(e)))??;

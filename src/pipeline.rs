@@ -110,8 +110,9 @@ fn compile(r: &Resource) -> Result<(Template, Option<(Pattern, usize)>), String>
 }
 
 impl Prepared {
-    /// Compiles every template. A resource whose conf.d file could not be loaded or whose
-    /// template does not compile is set apart (the error names the file and line).
+    /// Checks every template (compiles it once). A resource whose conf.d file could not be
+    /// loaded or whose template does not compile is set apart (the error names the file and
+    /// line).
     pub fn new(mut cfg: Config) -> Prepared {
         let mut unusable: Vec<Unusable> = cfg
             .broken
