@@ -10,7 +10,7 @@ use crate::pipeline::{self, Prepared};
 use crate::store::Store;
 
 /// Connects while conf.d loads (confd.toml says where the store is), reads every resource's
-/// keys at one revision while the templates compile (the keys to read are in the conf.d
+/// keys at one revision while the templates are checked (the keys to read are in the conf.d
 /// files), then processes them all. A failing resource does not stop the others; the exit code
 /// is that of the first failure.
 pub async fn run(settings: Settings) -> Result<u8, Error> {
@@ -18,21 +18,17 @@ pub async fn run(settings: Settings) -> Result<u8, Error> {
     let open = tokio::spawn(async move { Store::open(&backend).await });
     let cfg = tokio::task::spawn_blocking(move || settings.with_resources())
         .await
-        .map_err(|e| Error::host("loading conf.d")(std::io::Error::other(e)))??;
+        .map_err(failed("loading conf.d"))??;
     cfg.log_warnings();
     let prefixes = cfg.prefixes();
     let read = tokio::spawn(async move {
-        let mut store = open
-            .await
-            .map_err(|e| Error::host("connecting to the store")(std::io::Error::other(e)))??;
+        let mut store = open.await.map_err(failed("connecting to the store"))??;
         Ok::<_, Error>(store.snapshot(&prefixes).await?)
     });
     let p = tokio::task::spawn_blocking(move || crate::prepare(cfg))
         .await
-        .map_err(|e| Error::host("checking the templates")(std::io::Error::other(e)))?;
-    let snap = read
-        .await
-        .map_err(|e| Error::host("reading the store")(std::io::Error::other(e)))??;
+        .map_err(failed("checking the templates"))?;
+    let snap = read.await.map_err(failed("reading the store"))??;
     // A resource that cannot run (logged already) makes the exit code; the others still run.
     let mut code = p.unusable.first().map_or(error::OK, |u| u.exit_code());
     tracing::debug!(revision = snap.revision, keys = snap.len(), "snapshot");
@@ -57,6 +53,11 @@ pub async fn run(settings: Settings) -> Result<u8, Error> {
     // The process exits next: freeing every key and template one by one would only delay it.
     std::mem::forget((p, snap));
     Ok(code)
+}
+
+/// The error for a task of the run that panicked or was cancelled, saying which.
+fn failed(about: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Error {
+    move |e| Error::host(about)(std::io::Error::other(e))
 }
 
 /// Prints what would change, per resource; writes nothing, runs nothing.

@@ -28,8 +28,10 @@ pub fn host_port(s: &str) -> Option<Host<'_>> {
         && port.len() <= 5
         && port.bytes().all(|b| b.is_ascii_digit())
         && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
+    if !port_ok {
+        return None;
+    }
     match host {
-        _ if !port_ok => None,
         None => Some(Host::Address),
         Some(h) if h.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
             h.parse::<Ipv4Addr>().is_ok().then_some(Host::Address)
