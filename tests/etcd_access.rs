@@ -47,11 +47,20 @@ fn a_stopped_member_never_fails_a_run_in_any_node_order() {
     members[0].put("/svc_PRE/10.0.0.1-80", "10.0.0.1:80");
     let dead = members[0].endpoint.clone();
     members[0].kill();
+    // When the stopped member led, the others elect a new leader first.
+    wait_for("a leader among the members left", SOON, || {
+        members[2].try_ctl(&["put", "/elected", "yes"]).ok()
+    });
     let (a, b) = (members[1].endpoint.clone(), members[2].endpoint.clone());
     for order in [[&dead, &a, &b], [&a, &dead, &b], [&a, &b, &dead]] {
         let order: Vec<&str> = order.iter().map(|s| s.as_str()).collect();
-        let (confdir, dest) = listing(&nodes(&order), &["/svc_PRE"]);
+        // Two prefixes: the snapshot goes as a transaction, at a revision one member reports.
+        let (confdir, dest) = listing(&nodes(&order), &["/svc_PRE", "/web_PRE"]);
         for run in 0..5 {
+            // Written through the last member, just before a run that may read through another:
+            // the run still sees it.
+            let key = format!("/web_PRE/10.0.1.{run}-80");
+            members[2].put(&key, "10.0.1.9:80");
             let out = confdir.run(&["--onetime"]);
             assert_eq!(
                 out.status.code(),
@@ -59,7 +68,12 @@ fn a_stopped_member_never_fails_a_run_in_any_node_order() {
                 "order {order:?}, run {run}: {}",
                 stderr(&out)
             );
-            assert_eq!(read(&dest), "/svc_PRE/10.0.0.1-80=10.0.0.1:80\n");
+            let listed = read(&dest);
+            assert!(
+                listed.starts_with("/svc_PRE/10.0.0.1-80=10.0.0.1:80\n")
+                    && listed.contains(&format!("{key}=10.0.1.9:80\n")),
+                "order {order:?}, run {run}: {listed}"
+            );
             let out = confdir.run(&["--onetime", "--noop", "--exit-code"]);
             assert_eq!(
                 out.status.code(),

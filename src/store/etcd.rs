@@ -194,7 +194,10 @@ impl EtcdStore {
     /// one read: no limit, so etcd 3.4 never walks the rest of a range for a page). One prefix
     /// is one range request, which fixes the revision. Several go as read-only transactions of
     /// up to [`TXN_OPS`] ranges, all at the revision an empty transaction reports, up to
-    /// [`TXNS_IN_FLIGHT`] at a time (etcd serves concurrent reads on all its cores).
+    /// [`TXNS_IN_FLIGHT`] at a time (etcd serves concurrent reads on all its cores). That empty
+    /// transaction is linearizable; the ranges are serializable, served by the member from what
+    /// it has applied, which includes that revision (the same member reported it): on a follower
+    /// each linearizable read would cost a round to the leader and a heartbeat to a quorum.
     pub async fn snapshot(&mut self, prefixes: &[String]) -> Result<Snapshot, StoreError> {
         match prefixes {
             [] => Ok(Snapshot::new(self.header().await?.revision, [])),
@@ -342,7 +345,8 @@ async fn read_txn(
         .map(|p| {
             let opts = GetOptions::new()
                 .with_range(prefix_end(p))
-                .with_revision(revision);
+                .with_revision(revision)
+                .with_serializable();
             TxnOp::get(p.as_str(), Some(opts))
         })
         .collect::<Vec<_>>();
