@@ -144,6 +144,48 @@ fn a_stopped_member_never_fails_a_run_in_any_node_order() {
 }
 
 #[test]
+fn a_frozen_member_is_left_and_changes_come_through_another() {
+    let members = Etcd::cluster(3);
+    members[0].put("/svc_PRE/10.0.0.1-80", "10.0.0.1:80");
+    let endpoints: Vec<&str> = members.iter().map(|m| m.endpoint.as_str()).collect();
+    let (confdir, dest) = listing(&nodes(&endpoints), &["/svc_PRE"]);
+    let d = confdir.daemon(&[]);
+    wait_for_or(
+        "the first render",
+        SOON,
+        || d.log(),
+        || read(&dest).contains("10.0.0.1:80").then_some(()),
+    );
+    let watched = wait_for("the daemon to say which member serves", SOON, || {
+        members.iter().position(|m| {
+            d.log()
+                .contains(&format!("watching etcd endpoint={}", m.endpoint))
+        })
+    });
+    // Its connection stays open but nothing answers on it: only pings can tell.
+    members[watched].freeze();
+    let other = &members[(watched + 1) % members.len()];
+    // When the frozen member led, the other two elect a new leader first.
+    wait_for("a write through another member", SOON, || {
+        other
+            .try_ctl(&["put", "/svc_PRE/10.0.0.2-80", "10.0.0.2:80"])
+            .ok()
+    });
+    wait_for_or(
+        "the change, through a member that answers",
+        Duration::from_secs(30),
+        || d.log(),
+        || read(&dest).contains("10.0.0.2:80").then_some(()),
+    );
+    let frozen = &members[watched].endpoint;
+    assert!(
+        d.log().contains(&format!("etcd unreachable: {frozen}: ")),
+        "the log names the frozen member: {}",
+        d.log()
+    );
+}
+
+#[test]
 fn every_member_down_names_each_endpoint_with_its_cause() {
     let (p1, p2) = (free_port(), free_port());
     let (e1, e2) = (

@@ -248,6 +248,14 @@ impl Etcd {
         }
     }
 
+    /// Stops the member without closing its connections (SIGSTOP): to its clients it looks like
+    /// a host that lost power or network. Dropping it still kills it.
+    pub fn freeze(&self) {
+        let pid = self.child.as_ref().expect("a running member").id();
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP etcd");
+    }
+
     /// Starts the killed member again on the same ports and data.
     pub fn restart(&mut self) {
         self.spawn();
