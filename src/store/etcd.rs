@@ -2,8 +2,10 @@
 //!
 //! etcd-client balances one channel over all endpoints and does not skip a dead one, so a
 //! [`Cluster`] connects to each member on its own instead: the member that worked last is tried
-//! first, the others after it, each with a short timeout.
+//! first, the others after it, each with a short timeout; a member slow to answer gets the next
+//! one tried beside it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{
@@ -14,6 +16,10 @@ use etcd_client::{
 use super::{tls, Snapshot, StoreError};
 use crate::config::{EtcdConfig, TlsFiles};
 
+/// A member that has not served within this time gets the next one tried beside it: one that is
+/// down without refusing (its host lost power, the process hangs) delays a run by this much, not
+/// by its whole timeout. As happy eyeballs (RFC 8305) waits for a second address family.
+const NEXT_MEMBER_AFTER: Duration = Duration::from_millis(250);
 /// A member that does not accept a TCP connection within this time is skipped.
 const MEMBER_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Connect, authenticate and one linearizable read: a member that cannot do all three within
@@ -47,32 +53,57 @@ const NO_USER: &str = "(no user)";
 
 /// The members of one etcd cluster, and which of them served last.
 pub struct Cluster {
-    cfg: EtcdConfig,
+    cfg: Arc<EtcdConfig>,
     preferred: usize,
 }
 
 impl Cluster {
     pub fn new(cfg: EtcdConfig) -> Cluster {
-        Cluster { cfg, preferred: 0 }
+        Cluster {
+            cfg: Arc::new(cfg),
+            preferred: 0,
+        }
     }
 
-    /// Connects to the first member that serves, starting with the one that served last. The
-    /// error names every member with its own cause. Wrong credentials or a missing permission
-    /// are the same on every member, so they end the search.
+    /// Connects to the first member that serves, starting with the one that served last. A
+    /// member that fails is followed by the next at once; one that has not answered within
+    /// [`NEXT_MEMBER_AFTER`] gets the next one tried beside it, and the first to serve wins
+    /// (the others are dropped). The error names every member with its own cause, in that
+    /// order. Wrong credentials or a missing permission are the same on every member, so they end
+    /// the search.
     pub async fn connect(&mut self) -> Result<EtcdStore, StoreError> {
         let n = self.cfg.nodes.len();
-        let mut causes = Vec::with_capacity(n);
-        for i in 0..n {
-            let at = (self.preferred + i) % n;
-            match connect_member(&self.cfg, &self.cfg.nodes[at]).await {
+        let order: Vec<usize> = (0..n).map(|i| (self.preferred + i) % n).collect();
+        let mut causes: Vec<Option<String>> = vec![None; n];
+        let mut tries = tokio::task::JoinSet::new();
+        let mut started = 0;
+        loop {
+            if started < n {
+                let (cfg, k, at) = (self.cfg.clone(), started, order[started]);
+                tries.spawn(async move { (k, connect_member(&cfg, &cfg.nodes[at]).await) });
+                started += 1;
+            }
+            let joined = if started < n {
+                match tokio::time::timeout(NEXT_MEMBER_AFTER, tries.join_next()).await {
+                    Ok(joined) => joined,
+                    // Still no answer: the next member joins in.
+                    Err(_) => continue,
+                }
+            } else {
+                tries.join_next().await
+            };
+            let Some(joined) = joined else { break };
+            let (k, result) = joined.map_err(|e| StoreError::Unreachable(e.to_string()))?;
+            match result {
                 Ok(store) => {
-                    self.preferred = at;
+                    self.preferred = order[k];
                     return Ok(store);
                 }
-                Err(StoreError::Unreachable(cause)) => causes.push(cause),
+                Err(StoreError::Unreachable(cause)) => causes[k] = Some(cause),
                 Err(other) => return Err(other),
             }
         }
+        let causes: Vec<String> = causes.into_iter().flatten().collect();
         Err(StoreError::Unreachable(causes.join("; ")))
     }
 
