@@ -20,6 +20,9 @@ use crate::config::{EtcdConfig, TlsFiles};
 /// down without refusing (its host lost power, the process hangs) delays a run by this much, not
 /// by its whole timeout. As happy eyeballs (RFC 8305) waits for a second address family.
 const NEXT_MEMBER_AFTER: Duration = Duration::from_millis(250);
+/// Members tried at once: when the cluster is merely slow (etcd checks a password with bcrypt,
+/// tens of ms of CPU each), it gets at most twice the connects, never one per member.
+const MEMBERS_AT_ONCE: usize = 2;
 /// A member that does not accept a TCP connection within this time is skipped.
 const MEMBER_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Connect, authenticate and one linearizable read: a member that cannot do all three within
@@ -67,8 +70,8 @@ impl Cluster {
 
     /// Connects to the first member that serves, starting with the one that served last. A
     /// member that fails is followed by the next at once; one that has not answered within
-    /// [`NEXT_MEMBER_AFTER`] gets the next one tried beside it, and the first to serve wins
-    /// (the others are dropped). The error names every member with its own cause, in that
+    /// [`NEXT_MEMBER_AFTER`] gets the next one tried beside it (never more than
+    /// [`MEMBERS_AT_ONCE`]), and the first to serve wins (the others are dropped). The error names every member with its own cause, in that
     /// order. Wrong credentials or a missing permission are the same on every member, so they end
     /// the search.
     pub async fn connect(&mut self) -> Result<EtcdStore, StoreError> {
@@ -78,12 +81,12 @@ impl Cluster {
         let mut tries = tokio::task::JoinSet::new();
         let mut started = 0;
         loop {
-            if started < n {
+            if started < n && tries.len() < MEMBERS_AT_ONCE {
                 let (cfg, k, at) = (self.cfg.clone(), started, order[started]);
                 tries.spawn(async move { (k, connect_member(&cfg, &cfg.nodes[at]).await) });
                 started += 1;
             }
-            let joined = if started < n {
+            let joined = if started < n && tries.len() < MEMBERS_AT_ONCE {
                 match tokio::time::timeout(NEXT_MEMBER_AFTER, tries.join_next()).await {
                     Ok(joined) => joined,
                     // Still no answer: the next member joins in.
