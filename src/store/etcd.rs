@@ -71,9 +71,9 @@ impl Cluster {
     /// Connects to the first member that serves, starting with the one that served last. A
     /// member that fails is followed by the next at once; one that has not answered within
     /// [`NEXT_MEMBER_AFTER`] gets the next one tried beside it (never more than
-    /// [`MEMBERS_AT_ONCE`]), and the first to serve wins (the others are dropped). The error names every member with its own cause, in that
-    /// order. Wrong credentials or a missing permission are the same on every member, so they end
-    /// the search.
+    /// [`MEMBERS_AT_ONCE`]), and the first to serve wins (the others are dropped). The error
+    /// names every member with its own cause, in that order. Wrong credentials or a missing
+    /// permission are the same on every member, so they end the search.
     pub async fn connect(&mut self) -> Result<EtcdStore, StoreError> {
         let n = self.cfg.nodes.len();
         let order: Vec<usize> = (0..n).map(|i| (self.preferred + i) % n).collect();
