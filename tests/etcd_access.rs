@@ -32,6 +32,25 @@ fn listing(confd_toml: &str, keys: &[&str]) -> (Confdir, std::path::PathBuf) {
     (confdir, dest)
 }
 
+/// Waits until `d`'s file at `dest` lists `value`; `what` names the moment in a failure.
+fn wait_listed(d: &Daemon, dest: &Path, value: &str, what: &str, deadline: Duration) {
+    wait_for_or(
+        what,
+        deadline,
+        || d.log(),
+        || read(dest).contains(value).then_some(()),
+    );
+}
+
+/// Which of `endpoints` the daemon says it watches through.
+fn watched_through(d: &Daemon, endpoints: &[&str]) -> usize {
+    wait_for("the daemon to say which member serves", SOON, || {
+        endpoints
+            .iter()
+            .position(|e| d.log().contains(&format!("watching etcd endpoint={e}")))
+    })
+}
+
 fn nodes(endpoints: &[&str]) -> String {
     let quoted: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
     format!("nodes = [{}]\n", quoted.join(", "))
@@ -113,33 +132,26 @@ fn a_stopped_member_never_fails_a_run_in_any_node_order() {
     let (confdir, dest) = listing(&nodes(&[&dead, &a, &b]), &["/svc_PRE"]);
     let start = Instant::now();
     let d = confdir.daemon(&[]);
-    wait_for_or(
-        "the first render",
-        SOON,
-        || d.log(),
-        || read(&dest).contains("10.0.0.1:80").then_some(()),
-    );
+    wait_listed(&d, &dest, "10.0.0.1:80", "the first render", SOON);
     let first_render = start.elapsed();
     assert!(
         first_render < Duration::from_secs(3),
         "first render took {first_render:?}"
     );
-    let serving = wait_for("the daemon to say which member serves", SOON, || {
-        [&a, &b]
-            .into_iter()
-            .find(|e| d.log().contains(&format!("watching etcd endpoint={e}")))
-            .cloned()
-    });
-    let (survivor, victim) = if serving == a { (2, 1) } else { (1, 2) };
+    let (survivor, victim) = match watched_through(&d, &[&a, &b]) {
+        0 => (2, 1),
+        _ => (1, 2),
+    };
     members[victim].kill();
     // Two of three members are gone: no quorum. Bring the first one back to restore it.
     members[0].restart();
     members[survivor].put("/svc_PRE/10.0.0.2-80", "10.0.0.2:80");
-    wait_for_or(
+    wait_listed(
+        &d,
+        &dest,
+        "10.0.0.2:80",
         "the change after failover",
         Duration::from_secs(20),
-        || d.log(),
-        || read(&dest).contains("10.0.0.2:80").then_some(()),
     );
 }
 
@@ -150,18 +162,8 @@ fn a_frozen_member_is_left_and_changes_come_through_another() {
     let endpoints: Vec<&str> = members.iter().map(|m| m.endpoint.as_str()).collect();
     let (confdir, dest) = listing(&nodes(&endpoints), &["/svc_PRE"]);
     let d = confdir.daemon(&[]);
-    wait_for_or(
-        "the first render",
-        SOON,
-        || d.log(),
-        || read(&dest).contains("10.0.0.1:80").then_some(()),
-    );
-    let watched = wait_for("the daemon to say which member serves", SOON, || {
-        members.iter().position(|m| {
-            d.log()
-                .contains(&format!("watching etcd endpoint={}", m.endpoint))
-        })
-    });
+    wait_listed(&d, &dest, "10.0.0.1:80", "the first render", SOON);
+    let watched = watched_through(&d, &endpoints);
     // Its connection stays open but nothing answers on it: only pings can tell.
     members[watched].freeze();
     let other = &members[(watched + 1) % members.len()];
@@ -171,11 +173,12 @@ fn a_frozen_member_is_left_and_changes_come_through_another() {
             .try_ctl(&["put", "/svc_PRE/10.0.0.2-80", "10.0.0.2:80"])
             .ok()
     });
-    wait_for_or(
+    wait_listed(
+        &d,
+        &dest,
+        "10.0.0.2:80",
         "the change, through a member that answers",
         Duration::from_secs(30),
-        || d.log(),
-        || read(&dest).contains("10.0.0.2:80").then_some(()),
     );
     let frozen = &members[watched].endpoint;
     assert!(
@@ -426,19 +429,9 @@ fn least_privilege_roles_are_enough_and_a_denial_names_key_and_user() {
     std::fs::remove_file(&dest).expect("rm");
     let metrics = free_port();
     let d = confdir.daemon(&[&pw_flag, "--metrics-addr", &format!("127.0.0.1:{metrics}")]);
-    wait_for_or(
-        "the daemon's first render",
-        SOON,
-        || d.log(),
-        || read(&dest).contains("10.0.0.2:80").then_some(()),
-    );
+    wait_listed(&d, &dest, "10.0.0.2:80", "the daemon's first render", SOON);
     etcd.put("/web_PRE/10.0.0.3-80", "10.0.0.3:80");
-    wait_for_or(
-        "a watched change",
-        SOON,
-        || d.log(),
-        || read(&dest).contains("10.0.0.3:80").then_some(()),
-    );
+    wait_listed(&d, &dest, "10.0.0.3:80", "a watched change", SOON);
 
     // The agent registers with readwrite on its own key only, and deregisters on SIGTERM.
     let a = agent_as(
@@ -448,12 +441,7 @@ fn least_privilege_roles_are_enough_and_a_denial_names_key_and_user() {
         "/search_PRE/10.0.0.9-80",
         "10.0.0.9:80",
     );
-    wait_for_or(
-        "the agent's key",
-        SOON,
-        || a.log(),
-        || read(&dest).contains("10.0.0.9:80").then_some(()),
-    );
+    wait_listed(&a, &dest, "10.0.0.9:80", "the agent's key", SOON);
     a.signal("TERM");
     wait_for_or(
         "the agent's key to go",
