@@ -203,6 +203,29 @@ fn a_frozen_member_is_left_and_changes_come_through_another() {
 }
 
 #[test]
+fn a_cluster_tuned_for_go_clients_keeps_the_daemons_connection() {
+    // etcd closes the connection of a client that pings more often than this, on its third
+    // ping; Go's gRPC clients (confd's) ping every 10 s at most, so clusters are tuned to it.
+    let etcd = Etcd::start_with(&["--grpc-keepalive-min-time=10s"]);
+    etcd.put("/svc_PRE/10.0.0.1-80", "10.0.0.1:80");
+    let (confdir, dest) = listing(&nodes(&[&etcd.endpoint]), &["/svc_PRE"]);
+    let d = confdir.daemon(&[]);
+    wait_listed(&d, &dest, "10.0.0.1:80", "the first render", SOON);
+    // No event says "etcd did not close the connection": wait past the third ping, which came
+    // 24 s in with pings every 6 s.
+    std::thread::sleep(Duration::from_secs(35));
+    etcd.put("/svc_PRE/10.0.0.2-80", "10.0.0.2:80");
+    wait_listed(&d, &dest, "10.0.0.2:80", "the change", SOON);
+    let log = d.log();
+    assert!(!log.contains("unreachable"), "{log}");
+    assert_eq!(
+        log.matches("watching etcd").count(),
+        1,
+        "one connection: {log}"
+    );
+}
+
+#[test]
 fn every_member_down_names_each_endpoint_with_its_cause() {
     let (p1, p2) = (free_port(), free_port());
     let (e1, e2) = (

@@ -32,9 +32,11 @@ const MEMBER_TIMEOUT: Duration = Duration::from_secs(2);
 /// MEMBER_TIMEOUT because a snapshot of 100,000 keys is one request.
 const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 /// HTTP/2 pings: a member that stops answering without closing the connection (its host lost
-/// power or network, or the process is frozen) is noticed within 9 s. etcd closes the connection
-/// of a client that pings more often than its --grpc-keepalive-min-time (5 s by default).
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(6);
+/// power or network, or the process is frozen) is noticed within 13 s. etcd closes, on the third
+/// ping, the connection of a client that pings more often than its --grpc-keepalive-min-time;
+/// Go's gRPC clients (confd's, etcdctl's) never ping more often than every 10 s, so clusters
+/// accept that. (Its reason, `too_many_pings`, reaches hyper's connection task, not our calls.)
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// etcd sends up to 2 GiB (its gRPC send limit is MaxInt32); tonic would refuse anything over
 /// 4 MiB, i.e. five 1 MiB values.
