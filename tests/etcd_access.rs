@@ -226,6 +226,38 @@ fn a_cluster_tuned_for_go_clients_keeps_the_daemons_connection() {
 }
 
 #[test]
+fn an_address_that_is_not_etcd_is_passed_over_like_a_dead_member() {
+    let etcd = Etcd::start();
+    etcd.put("/svc_PRE/10.0.0.1-80", "10.0.0.1:80");
+    // A wrong port in `nodes` that speaks HTTP/2, as a proxy or another gRPC service would.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let prefix = Nginx::minimal(
+        tmp.path(),
+        &format!("server {{ listen 127.0.0.1:{port} http2; location / {{ return 404; }} }}"),
+    );
+    let _nginx = Nginx::start(&prefix, port);
+    let wrong = format!("http://127.0.0.1:{port}");
+    let (confdir, dest) = listing(&nodes(&[&wrong, &etcd.endpoint]), &["/svc_PRE"]);
+    let out = confdir.run(&["--onetime"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(read(&dest).contains("10.0.0.1:80"));
+
+    // Alone, it is named with what it answered.
+    let (confdir, dest) = listing(&nodes(&[&wrong]), &["/svc_PRE"]);
+    let out = confdir.run(&["--onetime"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "confd-rs: error: etcd unreachable: {wrong}: answers HTTP 404 Not Found, not gRPC: \
+             not an etcd client URL\n"
+        )
+    );
+    assert!(!dest.exists());
+}
+
+#[test]
 fn every_member_down_names_each_endpoint_with_its_cause() {
     let (p1, p2) = (free_port(), free_port());
     let (e1, e2) = (

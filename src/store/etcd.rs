@@ -53,6 +53,9 @@ const GRPC_PERMISSION_DENIED: i32 = 7;
 const GRPC_UNAVAILABLE: i32 = 14;
 const GRPC_UNAUTHENTICATED: i32 = 16;
 
+/// How tonic ends the message of a status it made from an HTTP answer that was not gRPC.
+const HTTP_NOT_GRPC: &str = "while receiving response with status: ";
+
 /// How a permission error names the user when none was configured.
 const NO_USER: &str = "(no user)";
 
@@ -75,7 +78,8 @@ impl Cluster {
     /// [`NEXT_MEMBER_AFTER`] gets the next one tried beside it (never more than
     /// [`MEMBERS_AT_ONCE`]), and the first to serve wins (the others are dropped). The error
     /// names every member with its own cause, in that order. Wrong credentials or a missing
-    /// permission are the same on every member, so they end the search.
+    /// permission are the same on every member, so they end the search; any other failure is
+    /// the member's own (an address in `nodes` may not even be etcd: a wrong port).
     pub async fn connect(&mut self) -> Result<EtcdStore, StoreError> {
         let n = self.cfg.nodes.len();
         let order: Vec<usize> = (0..n).map(|i| (self.preferred + i) % n).collect();
@@ -104,8 +108,12 @@ impl Cluster {
                     self.preferred = order[k];
                     return Ok(store);
                 }
+                Err(e @ (StoreError::Auth { .. } | StoreError::Denied { .. })) => return Err(e),
+                Err(StoreError::Etcd { endpoint, reason }) => {
+                    causes[k] = Some(format!("{endpoint}: {reason}"));
+                }
                 Err(StoreError::Unreachable(cause)) => causes[k] = Some(cause),
-                Err(other) => return Err(other),
+                Err(other) => causes[k] = Some(other.to_string()),
             }
         }
         let causes: Vec<String> = causes.into_iter().flatten().collect();
@@ -493,6 +501,14 @@ fn classify(endpoint: &str, user: Option<&str>, err: etcd_client::Error) -> Stor
         Some((GRPC_NOT_FOUND, message)) if message.contains("lease not found") => {
             StoreError::LeaseNotFound
         }
+        // An answer in HTTP but not in gRPC: a web server or a proxy, at a wrong port.
+        Some((_, message)) if message.contains(HTTP_NOT_GRPC) => StoreError::Etcd {
+            endpoint: endpoint.to_owned(),
+            reason: format!(
+                "answers HTTP {}, not gRPC: not an etcd client URL",
+                message.rsplit(HTTP_NOT_GRPC).next().unwrap_or_default()
+            ),
+        },
         Some(_) => StoreError::Etcd {
             endpoint: endpoint.to_owned(),
             reason: one_line(&err),
