@@ -538,6 +538,7 @@ const COMMAND_TIMEOUT: Names = ("--command-timeout", "command_timeout");
 const COALESCE_MAX: Names = ("--coalesce-max", "coalesce_max_ms");
 const LOG_LEVEL: Names = ("--log-level", "log-level");
 const BACKEND: Names = ("--backend", "backend");
+const NODES: Names = ("--node", "nodes");
 
 /// Where a setting's value came from: a flag, or confd.toml (then errors name the file).
 struct Origin<'a> {
@@ -574,6 +575,55 @@ fn pick<'a, T>(
             },
         )),
         (None, None) => None,
+    }
+}
+
+/// A member's client URL, checked as tonic will read it: `http(s)://HOST:PORT` (a bare
+/// `HOST:PORT`, as confd takes it, gets `scheme`). A URL that etcd could not be reached at is an
+/// error here, not a connect failure at every run.
+fn node_url(node: &str, scheme: &str) -> Result<String, String> {
+    let url = if node.contains("://") {
+        node.to_owned()
+    } else {
+        format!("{scheme}://{node}")
+    };
+    let shown = without_userinfo(&url);
+    let expected = "expected http://HOST:PORT or https://HOST:PORT";
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| format!("{shown:?} is not a URL ({e}): {expected}"))?;
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    if authority.contains('@') {
+        return Err(format!(
+            "{shown:?} holds a user and password, which etcd v3 does not read from a URL: \
+             give them as username and --password-file (or ${PASSWORD_ENV})"
+        ));
+    }
+    let host = uri.host().unwrap_or_default();
+    let port = authority
+        .strip_prefix(host)
+        .and_then(|p| p.strip_prefix(':'));
+    let why = match uri.scheme_str() {
+        Some("http" | "https") => match port.map(str::parse::<u16>) {
+            _ if host.is_empty() => "no host",
+            None => "no port (etcd's client port is usually 2379)",
+            Some(Err(_) | Ok(0)) => "an invalid port",
+            Some(Ok(_)) if !matches!(uri.path(), "" | "/") => "a path",
+            Some(Ok(_)) if uri.query().is_some() => "a query",
+            Some(Ok(_)) => return Ok(url),
+        },
+        _ => "another scheme",
+    };
+    Err(format!("{shown:?} has {why}: {expected}"))
+}
+
+/// The URL with any `user:password@` shown as `***@`, for errors.
+fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_owned(),
     }
 }
 
@@ -652,16 +702,14 @@ fn etcd_config(
     } else {
         nodes
     };
+    let from = Origin {
+        names: NODES,
+        file: if cli.nodes.is_empty() { path } else { None },
+    };
     let nodes = nodes
-        .into_iter()
-        .map(|n| {
-            if n.contains("://") {
-                n
-            } else {
-                format!("{scheme}://{n}")
-            }
-        })
-        .collect();
+        .iter()
+        .map(|n| node_url(n, &scheme).map_err(|why| from.error(why)))
+        .collect::<Result<_, _>>()?;
     let env = |name: &str| std::env::var_os(name).map(PathBuf::from);
     let tls = TlsFiles {
         cert: cli
@@ -1115,6 +1163,36 @@ fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_urls_are_checked_and_never_show_a_password() {
+        for (node, url) in [
+            ("10.0.0.1:2379", "https://10.0.0.1:2379"),
+            ("http://10.0.0.1:2379", "http://10.0.0.1:2379"),
+            ("http://etcd-1.example:2379/", "http://etcd-1.example:2379/"),
+            ("https://[::1]:2379", "https://[::1]:2379"),
+        ] {
+            assert_eq!(node_url(node, "https").as_deref(), Ok(url));
+        }
+        for (node, why) in [
+            ("http://10.0.0.1", "\"http://10.0.0.1\" has no port"),
+            ("ftp://10.0.0.1:2379", "has another scheme"),
+            ("http://10.0.0.1:2379/v3", "has a path"),
+            ("http://10.0.0.1:2379?x=1", "has a query"),
+            ("http://10.0.0.1:port", "has an invalid port"),
+            ("http://[::1", "is not a URL"),
+            ("", "\"http://\" is not a URL"),
+            (
+                "http://u:pw@10.0.0.1:2379",
+                "\"http://***@10.0.0.1:2379\" holds a user",
+            ),
+            ("u:pw@10.0.0.1:x", "\"http://***@10.0.0.1:x\""),
+        ] {
+            let err = node_url(node, "http").expect_err(node);
+            assert!(err.contains(why), "{node}: {err}");
+            assert!(!err.contains("pw"), "{node}: {err}");
+        }
+    }
 
     #[test]
     fn conf_d_files_load_in_path_order_across_subdirectories() {

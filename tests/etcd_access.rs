@@ -258,6 +258,34 @@ fn an_address_that_is_not_etcd_is_passed_over_like_a_dead_member() {
 }
 
 #[test]
+fn a_node_url_that_cannot_reach_etcd_is_refused_at_load_without_its_password() {
+    let (confdir, dest) = listing(
+        "nodes = [\"http://127.0.0.1:2379\", \"http://confd:SECRETMARK@127.0.0.1:2379\"]\n",
+        &["/svc_PRE"],
+    );
+    let out = confdir.run(&["--onetime"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "confd-rs: error: {}: nodes: \"http://***@127.0.0.1:2379\" holds a user and password, \
+             which etcd v3 does not read from a URL: give them as username and --password-file \
+             (or $CONFD_PASSWORD)\n",
+            confdir.path().join("confd.toml").display()
+        )
+    );
+    // A flag is named as such; a port that is not one is said to be so, not "refused" later.
+    let out = confdir.run(&["--onetime", "--node", "http://127.0.0.1:port"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "confd-rs: error: --node: \"http://127.0.0.1:port\" has an invalid port: expected \
+         http://HOST:PORT or https://HOST:PORT\n"
+    );
+    assert!(!dest.exists());
+}
+
+#[test]
 fn every_member_down_names_each_endpoint_with_its_cause() {
     let (p1, p2) = (free_port(), free_port());
     let (e1, e2) = (
