@@ -159,6 +159,35 @@ pub struct TlsFiles {
     pub ca: Option<PathBuf>,
 }
 
+impl TlsFiles {
+    /// Each file holds what its key promises. They are read again at every connect, so a
+    /// renewed certificate is picked up without a restart.
+    fn check(&self) -> Result<(), String> {
+        use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+        let read = |key: &str, path: &Path| {
+            fs::read(path).map_err(|e| format!("{key} {}: {e}", path.display()))
+        };
+        for (key, path) in [("client_cakeys", &self.ca), ("client_cert", &self.cert)] {
+            let Some(path) = path else { continue };
+            if CertificateDer::pem_slice_iter(&read(key, path)?).all(|c| c.is_err()) {
+                return Err(format!(
+                    "{key} {}: no PEM certificate in it",
+                    path.display()
+                ));
+            }
+        }
+        if let Some(path) = &self.key {
+            if PrivateKeyDer::from_pem_slice(&read("client_key", path)?).is_err() {
+                return Err(format!(
+                    "client_key {}: no PEM private key in it",
+                    path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A conf.d resource that could not be loaded, and why (the error names file and line).
 #[derive(Debug, Clone)]
 pub struct Broken {
@@ -709,7 +738,7 @@ fn etcd_config(
     let nodes = nodes
         .iter()
         .map(|n| node_url(n, &scheme).map_err(|why| from.error(why)))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let env = |name: &str| std::env::var_os(name).map(PathBuf::from);
     let tls = TlsFiles {
         cert: cli
@@ -734,6 +763,14 @@ fn etcd_config(
         ));
     }
     let tls = (tls.cert.is_some() || tls.ca.is_some()).then_some(tls);
+    if let Some(files) = &tls {
+        files.check().map_err(setting_error)?;
+        if let Some(plain) = nodes.iter().find(|n| !n.starts_with("https://")) {
+            return Err(setting_error(format!(
+                "client certificates or a CA are set, but {plain:?} is not an https:// URL"
+            )));
+        }
+    }
     // confd only sends credentials with basic_auth = true; confd-rs sends them unless it is false.
     let basic_auth = cli.basic_auth.or(file.basic_auth).unwrap_or(true);
     let user = cli

@@ -436,6 +436,55 @@ fn tls_failures_each_give_one_stable_specific_message() {
     );
 }
 
+#[test]
+fn tls_files_that_cannot_work_are_refused_at_load() {
+    let pki = Pki::new();
+    let missing = pki.cert("ca").with_file_name("missing.pem");
+    let (ca, cert, key) = (pki.cert("ca"), pki.cert("client"), pki.key("client"));
+    let https = "https://127.0.0.1:2379";
+    for (node, files, expect) in [
+        (
+            https,
+            format!("client_cakeys = {missing:?}\n"),
+            format!(
+                "client_cakeys {}: No such file or directory",
+                missing.display()
+            ),
+        ),
+        (
+            https,
+            format!("client_cakeys = {key:?}\n"),
+            format!("client_cakeys {}: no PEM certificate in it", key.display()),
+        ),
+        (
+            https,
+            format!("client_cert = {cert:?}\nclient_key = {cert:?}\n"),
+            format!("client_key {}: no PEM private key in it", cert.display()),
+        ),
+        (
+            "http://127.0.0.1:2379",
+            format!("client_cakeys = {ca:?}\n"),
+            "client certificates or a CA are set, but \"http://127.0.0.1:2379\" is not an \
+             https:// URL"
+                .to_owned(),
+        ),
+    ] {
+        let (confdir, dest) = listing(&(nodes(&[node]) + &files), &["/svc_PRE"]);
+        let out = confdir.run(&["--onetime"]);
+        assert_eq!(out.status.code(), Some(2), "{expect}: {}", stderr(&out));
+        let prefix = format!(
+            "confd-rs: error: {}: ",
+            confdir.path().join("confd.toml").display()
+        );
+        assert!(
+            stderr(&out).starts_with(&(prefix + &expect)) && stderr(&out).lines().count() == 1,
+            "{expect}: {}",
+            stderr(&out)
+        );
+        assert!(!dest.exists());
+    }
+}
+
 /// etcd with auth on: `root` plus `confd` (read on /search_PRE and /web_PRE only) and `agent`
 /// (readwrite on one key only). Passwords are the user names reversed, with a marker.
 fn least_privilege_etcd() -> Etcd {

@@ -77,9 +77,10 @@ impl Cluster {
     /// member that fails is followed by the next at once; one that has not answered within
     /// [`NEXT_MEMBER_AFTER`] gets the next one tried beside it (never more than
     /// [`MEMBERS_AT_ONCE`]), and the first to serve wins (the others are dropped). The error
-    /// names every member with its own cause, in that order. Wrong credentials or a missing
-    /// permission are the same on every member, so they end the search; any other failure is
-    /// the member's own (an address in `nodes` may not even be etcd: a wrong port).
+    /// names every member with its own cause, in that order. Wrong credentials, a missing
+    /// permission or an unreadable TLS file are the same on every member, so they end the
+    /// search; any other failure is the member's own (an address in `nodes` may not even be
+    /// etcd: a wrong port).
     pub async fn connect(&mut self) -> Result<EtcdStore, StoreError> {
         let n = self.cfg.nodes.len();
         let order: Vec<usize> = (0..n).map(|i| (self.preferred + i) % n).collect();
@@ -108,7 +109,12 @@ impl Cluster {
                     self.preferred = order[k];
                     return Ok(store);
                 }
-                Err(e @ (StoreError::Auth { .. } | StoreError::Denied { .. })) => return Err(e),
+                // The same on every member: credentials, permissions, our own TLS files.
+                Err(
+                    e @ (StoreError::Auth { .. }
+                    | StoreError::Denied { .. }
+                    | StoreError::File { .. }),
+                ) => return Err(e),
                 Err(StoreError::Etcd { endpoint, reason }) => {
                     causes[k] = Some(format!("{endpoint}: {reason}"));
                 }
