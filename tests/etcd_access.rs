@@ -541,6 +541,25 @@ fn password(user: &str) -> String {
 }
 
 #[test]
+fn credentials_for_an_etcd_with_auth_off_are_not_an_error() {
+    // A host's confd.toml keeps its user when a cluster runs without auth (staging, say):
+    // etcd's own client, and so confd, then go on without one.
+    let etcd = Etcd::start();
+    etcd.put("/svc_PRE/10.0.0.1-80", "10.0.0.1:80");
+    let toml = nodes(&[&etcd.endpoint]) + "username = \"confd\"\npassword = \"pw-SECRETMARK\"\n";
+    let (confdir, dest) = listing(&toml, &["/svc_PRE"]);
+    let out = confdir.run(&["--onetime"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(read(&dest).contains("10.0.0.1:80"));
+    assert!(
+        stderr(&out).contains("etcd has authentication off: connecting without a user"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("SECRETMARK"));
+}
+
+#[test]
 fn least_privilege_roles_are_enough_and_a_denial_names_key_and_user() {
     let etcd = least_privilege_etcd();
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -56,6 +56,9 @@ const GRPC_UNAUTHENTICATED: i32 = 16;
 /// How tonic ends the message of a status it made from an HTTP answer that was not gRPC.
 const HTTP_NOT_GRPC: &str = "while receiving response with status: ";
 
+/// etcd's answer to an authentication request when auth is off.
+const AUTH_NOT_ENABLED: &str = "authentication is not enabled";
+
 /// How a permission error names the user when none was configured.
 const NO_USER: &str = "(no user)";
 
@@ -133,27 +136,20 @@ impl Cluster {
 }
 
 async fn connect_member(cfg: &EtcdConfig, endpoint: &str) -> Result<EtcdStore, StoreError> {
-    let user = cfg.user.as_ref().map(|c| c.user.clone());
-    let mut opts = ConnectOptions::new()
-        .with_connect_timeout(MEMBER_CONNECT_TIMEOUT)
-        .with_timeout(RPC_TIMEOUT)
-        .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
-        // A member cut off from its cluster must fail our watch, not keep it silently stale.
-        .with_require_leader(true)
-        // An expired auth token is renewed, not the end of updates.
-        .with_auto_token_refresh(true);
-    if let Some(c) = &cfg.user {
-        opts = opts.with_user(c.user.clone(), c.password.expose());
-    }
-    if let Some(files) = &cfg.tls {
-        opts = opts.with_tls(tls_options(files)?);
-    }
     let attempt = async {
         // Authenticates when a user is set; otherwise lazy, and the read below is the probe.
-        let client = Client::connect([endpoint], Some(opts))
-            .await
-            .map_err(|e| classify(endpoint, user.as_deref(), e))?;
-        let mut store = EtcdStore::new(client, endpoint, user.clone());
+        let mut user = cfg.user.as_ref().map(|c| c.user.clone());
+        let client = match Client::connect([endpoint], Some(options(cfg, true)?)).await {
+            // etcd's own client goes on without credentials when auth is off; so does confd.
+            Err(e) if user.is_some() && e.to_string().contains(AUTH_NOT_ENABLED) => {
+                tracing::warn!(%endpoint, "etcd has authentication off: connecting without a user");
+                user = None;
+                Client::connect([endpoint], Some(options(cfg, false)?)).await
+            }
+            other => other,
+        }
+        .map_err(|e| classify(endpoint, user.as_deref(), e))?;
+        let mut store = EtcdStore::new(client, endpoint, user);
         store.header().await?;
         Ok(store)
     };
@@ -459,6 +455,25 @@ fn tls_options(files: &TlsFiles) -> Result<TlsOptions, StoreError> {
         tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
     }
     Ok(tls)
+}
+
+/// How a member connects: bounded, pinging, leader required, with the user when `as_user`.
+fn options(cfg: &EtcdConfig, as_user: bool) -> Result<ConnectOptions, StoreError> {
+    let mut opts = ConnectOptions::new()
+        .with_connect_timeout(MEMBER_CONNECT_TIMEOUT)
+        .with_timeout(RPC_TIMEOUT)
+        .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
+        // A member cut off from its cluster must fail our watch, not keep it silently stale.
+        .with_require_leader(true)
+        // An expired auth token is renewed, not the end of updates.
+        .with_auto_token_refresh(true);
+    if let Some(c) = cfg.user.as_ref().filter(|_| as_user) {
+        opts = opts.with_user(c.user.clone(), c.password.expose());
+    }
+    if let Some(files) = &cfg.tls {
+        opts = opts.with_tls(tls_options(files)?);
+    }
+    Ok(opts)
 }
 
 pub fn unreachable(endpoint: &str, reason: &str) -> StoreError {
