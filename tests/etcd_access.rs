@@ -42,6 +42,16 @@ fn wait_listed(d: &Daemon, dest: &Path, value: &str, what: &str, deadline: Durat
     );
 }
 
+/// Waits until `d`'s log holds `text`; `what` names the moment in a failure.
+fn wait_logged(d: &Daemon, text: &str, what: &str) {
+    wait_for_or(
+        what,
+        SOON,
+        || d.log(),
+        || d.log().contains(text).then_some(()),
+    );
+}
+
 /// Which of `endpoints` the daemon says it watches through.
 fn watched_through(d: &Daemon, endpoints: &[&str]) -> usize {
     wait_for("the daemon to say which member serves", SOON, || {
@@ -331,12 +341,7 @@ fn big_values_are_read_and_watched() {
 
     // A restarted daemon reads them too, and a sixth arrives through the watch.
     let d = confdir.daemon(&[]);
-    wait_for_or(
-        "the daemon to start",
-        SOON,
-        || d.log(),
-        || d.log().contains("watching etcd").then_some(()),
-    );
+    wait_logged(&d, "watching etcd", "the daemon to start");
     put_big(&etcd, "/big", 6, 1 << 20);
     let six: String = (0..6).map(line).collect();
     wait_for_or(
@@ -483,6 +488,29 @@ fn tls_files_that_cannot_work_are_refused_at_load() {
         );
         assert!(!dest.exists());
     }
+}
+
+#[test]
+fn a_new_reason_for_being_down_is_logged_when_it_comes() {
+    let mut etcd = least_privilege_etcd();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pwfile = tmp.path().join("confd.pw");
+    std::fs::write(&pwfile, password("confd")).expect("password file");
+    let (confdir, dest) = listing(
+        &(nodes(&[&etcd.endpoint]) + "username = \"confd\"\n"),
+        &["/search_PRE"],
+    );
+    let d = confdir.daemon(&[&format!("--password-file={}", pwfile.display())]);
+    wait_listed(&d, &dest, "10.0.0.1:80", "the first render", SOON);
+    // The password changes while the daemon watches (an open watch is not asked again), then
+    // etcd restarts: the daemon is refused first, then no longer let in.
+    etcd.ctl(&["user", "delete", "confd"]);
+    etcd.ctl(&["user", "add", "confd:changed"]);
+    etcd.kill();
+    wait_logged(&d, "etcd unreachable", "the outage in the log");
+    etcd.restart();
+    wait_logged(&d, "authentication failed", "the new cause in the log");
+    assert!(!d.log().contains("SECRETMARK"), "{}", d.log());
 }
 
 /// etcd with auth on: `root` plus `confd` (read on /search_PRE and /web_PRE only) and `agent`
@@ -728,12 +756,7 @@ fn register_starts_the_app_without_etcd_and_registers_when_it_comes() {
 
     // --wait-for-etcd holds the app back, and SIGTERM still ends the wait at once.
     let mut waiting = agent("waiting", &["--wait-for-etcd", "--", "sh", "-c", &touch]);
-    wait_for_or(
-        "the wait",
-        SOON,
-        || waiting.log(),
-        || waiting.log().contains("waiting for etcd").then_some(()),
-    );
+    wait_logged(&waiting, "waiting for etcd", "the wait");
     let start = Instant::now();
     waiting.signal("TERM");
     assert_eq!(waiting.wait_exit(SOON), Some(0));
@@ -752,12 +775,7 @@ fn register_starts_the_app_without_etcd_and_registers_when_it_comes() {
         || a.log(),
         || started.exists().then_some(()),
     );
-    wait_for_or(
-        "one log line about etcd",
-        SOON,
-        || a.log(),
-        || a.log().contains("etcd unreachable").then_some(()),
-    );
+    wait_logged(&a, "etcd unreachable", "one log line about etcd");
     // SIGTERM works while etcd is down too, but first let etcd come and the key appear.
     etcd.restart();
     wait_for_or(
@@ -792,12 +810,7 @@ fn sigterm_is_prompt_while_etcd_is_down() {
         ],
         tmp.path().join("a.log"),
     );
-    wait_for_or(
-        "the first failed attempt",
-        SOON,
-        || a.log(),
-        || a.log().contains("etcd unreachable").then_some(()),
-    );
+    wait_logged(&a, "etcd unreachable", "the first failed attempt");
     let start = Instant::now();
     a.signal("TERM");
     assert_eq!(a.wait_exit(SOON), Some(143), "{}", a.log());

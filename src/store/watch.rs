@@ -49,7 +49,7 @@ pub async fn watch_etcd(cfg: EtcdConfig, prefixes: Vec<String>, tx: StoreTx) {
         prefixes: covering_prefixes(&prefixes),
         tx,
         seen: None,
-        up: None,
+        reported: Reported::default(),
     };
     let mut backoff = Backoff::default();
     let mut cluster = Cluster::new(cfg);
@@ -97,8 +97,32 @@ struct Watcher {
     tx: StoreTx,
     /// The store's identity and the last revision we hold, once a snapshot was read.
     seen: Option<Header>,
-    /// Whether the store was last reported up (Some(true)) or down; logged once per change.
-    up: Option<bool>,
+    reported: Reported,
+}
+
+/// What the store was last reported as: up, or down for a reason. Each change is reported, and
+/// a new reason for being down is a change (refused, then a wrong password after a restart),
+/// but a retry that fails the same way is not.
+#[derive(Default)]
+struct Reported(Option<Result<(), String>>);
+
+impl Reported {
+    /// Whether being up is news.
+    fn up(&mut self) -> bool {
+        let news = self.0 != Some(Ok(()));
+        self.0 = Some(Ok(()));
+        news
+    }
+
+    /// Whether being down for `reason` is news; it is logged when it is.
+    fn down(&mut self, reason: &str) -> bool {
+        let news = !matches!(&self.0, Some(Err(was)) if was == reason);
+        if news {
+            tracing::error!("{reason}; keeping the last good files and retrying");
+            self.0 = Some(Err(reason.to_owned()));
+        }
+        news
+    }
 }
 
 impl Watcher {
@@ -107,9 +131,7 @@ impl Watcher {
     }
 
     async fn down(&mut self, reason: String) -> Result<(), End> {
-        if self.up != Some(false) {
-            tracing::error!("{reason}; keeping the last good files and retrying");
-            self.up = Some(false);
+        if self.reported.down(&reason) {
             self.send(StoreEvent::Down(reason)).await?;
         }
         Ok(())
@@ -143,9 +165,8 @@ impl Watcher {
             .await
             .map_err(|e| End::Failed(store.classify(e)))?
         {
-            if self.up != Some(true) {
+            if self.reported.up() {
                 tracing::info!(endpoint = %endpoint, revision = from - 1, "watching etcd");
-                self.up = Some(true);
                 backoff.reset();
                 self.send(StoreEvent::Up).await?;
             }
@@ -222,13 +243,12 @@ fn lost_history(seen: Header, now: Header) -> Option<String> {
 pub async fn poll(backend: Backend, prefixes: Vec<String>, interval: Duration, tx: StoreTx) {
     let mut store: Option<Store> = None;
     let mut last: Option<Snapshot> = None;
-    let mut up: Option<bool> = None;
+    let mut reported = Reported::default();
     loop {
         let mut events: Vec<StoreEvent> = Vec::new();
         match read(&backend, &mut store, &prefixes).await {
             Ok(snap) => {
-                if up != Some(true) {
-                    up = Some(true);
+                if reported.up() {
                     events.push(StoreEvent::Up);
                 }
                 if last.as_ref().map(Snapshot::kvs) != Some(snap.kvs()) {
@@ -236,12 +256,12 @@ pub async fn poll(backend: Backend, prefixes: Vec<String>, interval: Duration, t
                     events.push(StoreEvent::Snapshot(snap));
                 }
             }
-            Err(e) if up != Some(false) => {
-                tracing::error!("{e}; keeping the last good files and retrying");
-                up = Some(false);
-                events.push(StoreEvent::Down(e.to_string()));
+            Err(e) => {
+                let reason = e.to_string();
+                if reported.down(&reason) {
+                    events.push(StoreEvent::Down(reason));
+                }
             }
-            Err(_) => {}
         }
         for ev in events {
             if tx.send(ev).await.is_err() {
