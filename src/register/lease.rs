@@ -9,7 +9,7 @@ use etcd_client::{LeaseKeepAliveStream, LeaseKeeper, PutOptions};
 use super::spec::Spec;
 use crate::config::EtcdConfig;
 use crate::store::etcd::{unreachable, Cluster, EtcdStore};
-use crate::store::StoreError;
+use crate::store::{News, Reported, StoreError};
 
 /// Each lease call is bounded tighter than the store's RPCs: a keep-alive that waits longer
 /// risks the TTL, and SIGTERM's revoke should not hold the instance's exit.
@@ -29,8 +29,8 @@ pub struct Registration {
     /// The lease the key was put with: registered.
     lease: Option<i64>,
     keeper: Option<(LeaseKeeper, LeaseKeepAliveStream)>,
-    /// Whether the last attempt worked; None before the first.
-    up: Option<bool>,
+    /// Whether the last attempt worked, and if not, why (as logged).
+    reported: Reported,
 }
 
 impl Registration {
@@ -46,7 +46,7 @@ impl Registration {
             granted: None,
             lease: None,
             keeper: None,
-            up: None,
+            reported: Reported::default(),
         }
     }
 
@@ -59,13 +59,12 @@ impl Registration {
         Ok(self.store.insert(store))
     }
 
-    /// Retries [`reach`](Self::reach) until a member serves; logged once.
+    /// Retries [`reach`](Self::reach) until a member serves; each new kind of failure logged.
     pub async fn wait_until_reachable(&mut self) {
-        let mut logged = false;
+        let mut reported = Reported::default();
         while let Err(e) = self.reach().await {
-            if !logged {
+            if reported.down(&e) == News::Cause {
                 tracing::warn!("{e}; waiting for etcd (--wait-for-etcd)");
-                logged = true;
             }
             tokio::time::sleep(RETRY).await;
         }
@@ -77,9 +76,10 @@ impl Registration {
 
     /// When to call `maintain` again: a third of the TTL while things work, sooner while not.
     pub fn next_tick(&self) -> Duration {
-        match self.up {
-            Some(true) => Duration::from_millis((self.ttl as u64 * 1000 / 3).max(200)),
-            _ => RETRY,
+        if self.reported.is_up() {
+            Duration::from_millis((self.ttl as u64 * 1000 / 3).max(200))
+        } else {
+            RETRY
         }
     }
 
@@ -91,17 +91,16 @@ impl Registration {
             Some(id) => self.keep_alive(id).await,
         };
         match result {
-            Ok(()) if self.up != Some(true) => {
-                tracing::info!(key = %self.key, value = %self.value, ttl = self.ttl, "registered");
-                self.up = Some(true);
+            Ok(()) => {
+                if self.reported.up() {
+                    tracing::info!(key = %self.key, value = %self.value, ttl = self.ttl, "registered");
+                }
             }
-            Ok(()) => {}
             Err(e) => {
-                if self.up != Some(false) {
+                if self.reported.down(&e) == News::Cause {
                     tracing::error!(
                         "{e}; the instance runs, and is registered once etcd is reachable"
                     );
-                    self.up = Some(false);
                 }
                 self.keeper = None;
                 if matches!(e, StoreError::Unreachable(_)) {

@@ -142,6 +142,44 @@ fn taken(key: &str) -> bool {
     clean
 }
 
+/// Whether the store was last reported up, or down and why. A failure of a new kind is news
+/// (up before; or refused, then a password etcd no longer takes); the same kind in other words
+/// is a detail (a broken stream, then refused connections: one outage); a repeat is nothing.
+#[derive(Debug, Default)]
+pub struct Reported(Option<Result<(), (std::mem::Discriminant<StoreError>, String)>>);
+
+/// What a report changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum News {
+    Nothing,
+    Detail,
+    Cause,
+}
+
+impl Reported {
+    /// Whether being up is news.
+    pub fn up(&mut self) -> bool {
+        let news = !self.is_up();
+        self.0 = Some(Ok(()));
+        news
+    }
+
+    pub fn is_up(&self) -> bool {
+        matches!(self.0, Some(Ok(())))
+    }
+
+    pub fn down(&mut self, e: &StoreError) -> News {
+        let (kind, text) = (std::mem::discriminant(e), e.to_string());
+        let news = match &self.0 {
+            Some(Err((was, said))) if *was == kind && *said == text => News::Nothing,
+            Some(Err((was, _))) if *was == kind => News::Detail,
+            _ => News::Cause,
+        };
+        self.0 = Some(Err((kind, text)));
+        news
+    }
+}
+
 /// Drops prefixes that another prefix in the list already covers, so each key is fetched once.
 pub fn covering_prefixes<'a>(prefixes: impl IntoIterator<Item = &'a String>) -> Vec<String> {
     let mut sorted: Vec<&String> = prefixes.into_iter().collect();
@@ -209,6 +247,24 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_outage_is_news_once_per_kind_of_cause() {
+        let refused = StoreError::Unreachable("a: Connection refused".into());
+        let broken = StoreError::Unreachable("a: stream closed because of a broken pipe".into());
+        let auth = StoreError::Auth {
+            endpoint: "a".into(),
+            user: "confd".into(),
+            reason: "authentication failed".into(),
+        };
+        let mut r = Reported::default();
+        assert_eq!(r.down(&broken), News::Cause);
+        assert_eq!(r.down(&refused), News::Detail);
+        assert_eq!(r.down(&refused), News::Nothing);
+        assert_eq!(r.down(&auth), News::Cause);
+        assert!(r.up() && !r.up() && r.is_up());
+        assert_eq!(r.down(&auth), News::Cause);
+    }
 
     #[test]
     fn covering_prefixes_drops_covered_ones() {

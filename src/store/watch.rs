@@ -10,7 +10,7 @@ use etcd_client::EventType;
 use super::etcd::{self, Cluster, EtcdStore, Header};
 use tokio::sync::mpsc::Sender;
 
-use super::{covering_prefixes, Change, Snapshot, Store, StoreError, StoreEvent};
+use super::{covering_prefixes, Change, News, Reported, Snapshot, Store, StoreError, StoreEvent};
 use crate::config::{Backend, EtcdConfig};
 
 type StoreTx = Sender<StoreEvent>;
@@ -60,7 +60,7 @@ pub async fn watch_etcd(cfg: EtcdConfig, prefixes: Vec<String>, tx: StoreTx) {
             None => match cluster.connect().await {
                 Ok(s) => store.insert(s),
                 Err(e) => {
-                    if w.down(e.to_string()).await.is_err() {
+                    if w.down(&e).await.is_err() {
                         return;
                     }
                     tokio::time::sleep(backoff.next()).await;
@@ -83,7 +83,7 @@ pub async fn watch_etcd(cfg: EtcdConfig, prefixes: Vec<String>, tx: StoreTx) {
                 if w.prefixes.len() > 1 {
                     w.seen = None;
                 }
-                if w.down(e.to_string()).await.is_err() {
+                if w.down(&e).await.is_err() {
                     return;
                 }
                 tokio::time::sleep(backoff.next()).await;
@@ -100,39 +100,18 @@ struct Watcher {
     reported: Reported,
 }
 
-/// What the store was last reported as: up, or down for a reason. Each change is reported, and
-/// a new reason for being down is a change (refused, then a wrong password after a restart),
-/// but a retry that fails the same way is not.
-#[derive(Default)]
-struct Reported(Option<Result<(), String>>);
-
-impl Reported {
-    /// Whether being up is news.
-    fn up(&mut self) -> bool {
-        let news = self.0 != Some(Ok(()));
-        self.0 = Some(Ok(()));
-        news
-    }
-
-    /// Whether being down for `reason` is news; it is logged when it is.
-    fn down(&mut self, reason: &str) -> bool {
-        let news = !matches!(&self.0, Some(Err(was)) if was == reason);
-        if news {
-            tracing::error!("{reason}; keeping the last good files and retrying");
-            self.0 = Some(Err(reason.to_owned()));
-        }
-        news
-    }
-}
-
 impl Watcher {
     async fn send(&self, ev: StoreEvent) -> Result<(), End> {
         self.tx.send(ev).await.map_err(|_| End::Closed)
     }
 
-    async fn down(&mut self, reason: String) -> Result<(), End> {
-        if self.reported.down(&reason) {
-            self.send(StoreEvent::Down(reason)).await?;
+    async fn down(&mut self, e: &StoreError) -> Result<(), End> {
+        let news = self.reported.down(e);
+        if news == News::Cause {
+            gone_down(e);
+        }
+        if news != News::Nothing {
+            self.send(StoreEvent::Down(e.to_string())).await?;
         }
         Ok(())
     }
@@ -239,6 +218,10 @@ fn lost_history(seen: Header, now: Header) -> Option<String> {
     }
 }
 
+fn gone_down(e: &StoreError) {
+    tracing::error!("{e}; keeping the last good files and retrying");
+}
+
 /// Polls the store every `interval` (confd's mode); sends a snapshot when anything changed.
 pub async fn poll(backend: Backend, prefixes: Vec<String>, interval: Duration, tx: StoreTx) {
     let mut store: Option<Store> = None;
@@ -257,9 +240,12 @@ pub async fn poll(backend: Backend, prefixes: Vec<String>, interval: Duration, t
                 }
             }
             Err(e) => {
-                let reason = e.to_string();
-                if reported.down(&reason) {
-                    events.push(StoreEvent::Down(reason));
+                let news = reported.down(&e);
+                if news == News::Cause {
+                    gone_down(&e);
+                }
+                if news != News::Nothing {
+                    events.push(StoreEvent::Down(e.to_string()));
                 }
             }
         }
