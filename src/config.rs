@@ -611,10 +611,10 @@ fn pick<'a, T>(
 /// `HOST:PORT`, as confd takes it, gets `scheme`). A URL that etcd could not be reached at is an
 /// error here, not a connect failure at every run.
 fn node_url(node: &str, scheme: &str) -> Result<String, String> {
-    let url = if node.contains("://") {
-        node.to_owned()
-    } else {
-        format!("{scheme}://{node}")
+    // Schemes are case-insensitive; the rest of the program compares them in lower case.
+    let url = match node.split_once("://") {
+        Some((given, rest)) => format!("{}://{rest}", given.to_ascii_lowercase()),
+        None => format!("{}://{node}", scheme.to_ascii_lowercase()),
     };
     let shown = without_userinfo(&url);
     let expected = "expected http://HOST:PORT or https://HOST:PORT";
@@ -639,7 +639,7 @@ fn node_url(node: &str, scheme: &str) -> Result<String, String> {
             Some(Err(_) | Ok(0)) => "an invalid port",
             Some(Ok(_)) if !matches!(uri.path(), "" | "/") => "a path",
             Some(Ok(_)) if uri.query().is_some() => "a query",
-            Some(Ok(_)) => return Ok(url),
+            Some(Ok(_)) => return Ok(url.trim_end_matches('/').to_owned()),
         },
         _ => "another scheme",
     };
@@ -1206,7 +1206,8 @@ mod tests {
         for (node, url) in [
             ("10.0.0.1:2379", "https://10.0.0.1:2379"),
             ("http://10.0.0.1:2379", "http://10.0.0.1:2379"),
-            ("http://etcd-1.example:2379/", "http://etcd-1.example:2379/"),
+            ("http://etcd-1.example:2379/", "http://etcd-1.example:2379"),
+            ("HTTPS://etcd-1.example:2379", "https://etcd-1.example:2379"),
             ("https://[::1]:2379", "https://[::1]:2379"),
         ] {
             assert_eq!(node_url(node, "https").as_deref(), Ok(url));
