@@ -625,7 +625,7 @@ fn node_url(node: &str, scheme: &str) -> Result<String, String> {
     if authority.contains('@') {
         return Err(format!(
             "{shown:?} holds a user and password, which etcd v3 does not read from a URL: \
-             give them as username and --password-file (or ${PASSWORD_ENV})"
+             give them as --username (or username) and --password-file (or ${PASSWORD_ENV})"
         ));
     }
     let host = uri.host().unwrap_or_default();

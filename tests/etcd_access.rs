@@ -279,8 +279,8 @@ fn a_node_url_that_cannot_reach_etcd_is_refused_at_load_without_its_password() {
         stderr(&out),
         format!(
             "confd-rs: error: {}: nodes: \"http://***@127.0.0.1:2379\" holds a user and password, \
-             which etcd v3 does not read from a URL: give them as username and --password-file \
-             (or $CONFD_PASSWORD)\n",
+             which etcd v3 does not read from a URL: give them as --username (or \
+             username) and --password-file (or $CONFD_PASSWORD)\n",
             confdir.path().join("confd.toml").display()
         )
     );
