@@ -296,6 +296,25 @@ fn a_node_url_that_cannot_reach_etcd_is_refused_at_load_without_its_password() {
 }
 
 #[test]
+fn a_cluster_that_takes_fewer_ranges_per_transaction_is_read_all_the_same() {
+    let etcd = Etcd::start_with(&["--max-txn-ops=16"]);
+    let prefixes: Vec<String> = (0..40).map(|i| format!("/app{i:02}_PRE")).collect();
+    for p in &prefixes {
+        etcd.put(&format!("{p}/10.0.0.1-80"), "10.0.0.1:80");
+    }
+    let keys: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    let (confdir, dest) = listing(&nodes(&[&etcd.endpoint]), &keys);
+    let out = confdir.run(&["--onetime"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(read(&dest).lines().count(), 40, "{}", read(&dest));
+    assert!(
+        stderr(&out).contains("(its --max-txn-ops): reading 16 at a time"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn every_member_down_names_each_endpoint_with_its_cause() {
     let (p1, p2) = (free_port(), free_port());
     let (e1, e2) = (

@@ -41,7 +41,8 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// etcd sends up to 2 GiB (its gRPC send limit is MaxInt32); tonic would refuse anything over
 /// 4 MiB, i.e. five 1 MiB values.
 const MAX_MESSAGE: usize = i32::MAX as usize;
-/// etcd's default --max-txn-ops: at most this many ranges ride in one transaction.
+/// etcd's default --max-txn-ops: at most this many ranges ride in one transaction (fewer when
+/// a member refuses that many).
 const TXN_OPS: usize = 128;
 /// Transactions of a snapshot in flight at once: enough to keep a few etcd cores busy, few
 /// enough not to crowd out its other clients.
@@ -55,6 +56,9 @@ const GRPC_UNAUTHENTICATED: i32 = 16;
 
 /// How tonic ends the message of a status it made from an HTTP answer that was not gRPC.
 const HTTP_NOT_GRPC: &str = "while receiving response with status: ";
+
+/// etcd's answer to a transaction of more operations than its --max-txn-ops.
+const TOO_MANY_OPS: &str = "too many operations in txn request";
 
 /// etcd's answer to an authentication request when auth is off.
 const AUTH_NOT_ENABLED: &str = "authentication is not enabled";
@@ -188,6 +192,8 @@ pub struct EtcdStore {
     kv: KvClient,
     watch: WatchClient,
     who: Who,
+    /// Ranges per snapshot transaction: [`TXN_OPS`], halved while the member refuses that many.
+    txn_ops: usize,
 }
 
 /// Whom a request went to, as errors name it.
@@ -235,6 +241,7 @@ impl EtcdStore {
                 endpoint: endpoint.to_owned(),
                 user,
             },
+            txn_ops: TXN_OPS,
         }
     }
 
@@ -269,7 +276,35 @@ impl EtcdStore {
 
     async fn snapshot_in_txns(&mut self, prefixes: &[String]) -> Result<Snapshot, StoreError> {
         let revision = self.header().await?.revision;
-        let chunks: Vec<&[String]> = prefixes.chunks(TXN_OPS).collect();
+        let asked = self.txn_ops;
+        loop {
+            match self.read_in_txns(prefixes, revision).await {
+                // The cluster lowered --max-txn-ops: smaller transactions, at the same revision.
+                Err(StoreError::Etcd { reason, .. })
+                    if reason.contains(TOO_MANY_OPS) && self.txn_ops > 1 =>
+                {
+                    self.txn_ops /= 2;
+                }
+                Ok(snap) if self.txn_ops < asked => {
+                    tracing::info!(
+                        endpoint = %self.who.endpoint,
+                        "etcd takes fewer than {asked} ranges per transaction \
+                         (its --max-txn-ops): reading {} at a time",
+                        self.txn_ops
+                    );
+                    return Ok(snap);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn read_in_txns(
+        &mut self,
+        prefixes: &[String],
+        revision: i64,
+    ) -> Result<Snapshot, StoreError> {
+        let chunks: Vec<&[String]> = prefixes.chunks(self.txn_ops).collect();
         let mut parts: Vec<Vec<KeyValue>> = chunks.iter().map(|_| Vec::new()).collect();
         let mut reads = tokio::task::JoinSet::new();
         let mut next = 0;
