@@ -239,12 +239,16 @@ fn a_cluster_tuned_for_go_clients_keeps_the_daemons_connection() {
 fn an_address_that_is_not_etcd_is_passed_over_like_a_dead_member() {
     let etcd = Etcd::start();
     etcd.put("/svc_PRE/10.0.0.1-80", "10.0.0.1:80");
-    // A wrong port in `nodes` that speaks HTTP/2, as a proxy or another gRPC service would.
+    // A wrong port in `nodes` that speaks HTTP/2, as a proxy or another gRPC service would, and
+    // one that speaks HTTP/1, as etcd's own metrics port does.
     let tmp = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
+    let (port, http1) = (free_port(), free_port());
     let prefix = Nginx::minimal(
         tmp.path(),
-        &format!("server {{ listen 127.0.0.1:{port} http2; location / {{ return 404; }} }}"),
+        &format!(
+            "server {{ listen 127.0.0.1:{port} http2; location / {{ return 404; }} }}\n\
+             server {{ listen 127.0.0.1:{http1}; location / {{ return 404; }} }}"
+        ),
     );
     let _nginx = Nginx::start(&prefix, port);
     let wrong = format!("http://127.0.0.1:{port}");
@@ -265,6 +269,16 @@ fn an_address_that_is_not_etcd_is_passed_over_like_a_dead_member() {
         )
     );
     assert!(!dest.exists());
+    let http1 = format!("http://127.0.0.1:{http1}");
+    let (confdir, _) = listing(&nodes(&[&http1]), &["/svc_PRE"]);
+    let out = confdir.run(&["--onetime"]);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "confd-rs: error: etcd unreachable: {http1}: answers in HTTP/1, not HTTP/2: not an \
+             etcd client URL\n"
+        )
+    );
 }
 
 #[test]

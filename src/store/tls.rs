@@ -42,11 +42,16 @@ pub fn diagnose(endpoint: &str, files: Option<&TlsFiles>) -> Option<String> {
         handshake(sock, name, host, files).or_else(|| {
             speaks_h2(&addr).then(|| "the member does not speak TLS: use an http:// URL".into())
         })
-    } else {
-        speaks_tls(sock, name).then(|| {
+    } else if speaks_tls(sock, name) {
+        Some(
             "the member speaks TLS: use an https:// URL (or scheme = \"https\") and client_cakeys"
-                .to_owned()
-        })
+                .to_owned(),
+        )
+    } else {
+        // etcd's metrics port, a web server, an HTTP/1 proxy: h2 only says "invalid frame size".
+        preface_answer(&addr, 7)
+            .is_some_and(|a| a == b"HTTP/1.")
+            .then(|| "answers in HTTP/1, not HTTP/2: not an etcd client URL".to_owned())
     }
 }
 
@@ -68,12 +73,17 @@ fn speaks_tls(mut sock: TcpStream, name: ServerName<'static>) -> bool {
 
 /// Whether a cleartext HTTP/2 server answers the preface with its SETTINGS frame.
 fn speaks_h2(addr: &std::net::SocketAddr) -> bool {
-    let Ok(mut sock) = TcpStream::connect_timeout(addr, TIMEOUT) else {
-        return false;
-    };
-    let _ = sock.set_read_timeout(Some(TIMEOUT));
-    let mut frame = [0u8; 9];
-    sock.write_all(H2_PREFACE).is_ok() && sock.read_exact(&mut frame).is_ok() && frame[3] == 4
+    preface_answer(addr, 9).is_some_and(|frame| frame[3] == 4)
+}
+
+/// The first `n` bytes a cleartext server answers to the HTTP/2 preface.
+fn preface_answer(addr: &std::net::SocketAddr, n: usize) -> Option<Vec<u8>> {
+    let mut sock = TcpStream::connect_timeout(addr, TIMEOUT).ok()?;
+    sock.set_read_timeout(Some(TIMEOUT)).ok()?;
+    sock.write_all(H2_PREFACE).ok()?;
+    let mut answer = vec![0u8; n];
+    sock.read_exact(&mut answer).ok()?;
+    Some(answer)
 }
 
 fn handshake(
