@@ -1,7 +1,9 @@
 //! Why a connection to an etcd member failed, when TLS is the reason. tonic reports a rejected
 //! client certificate as one of several unrelated transport errors ("BadCertificate",
 //! "connection closed", "broken pipe", depending on timing), so after a failed connect the
-//! handshake is redone here, synchronously and bounded, and its outcome put in words.
+//! handshake is redone here, synchronously and bounded, and its outcome put in words. The same
+//! probe names a cleartext port that answers in HTTP/1 (not etcd: h2 only says "invalid frame
+//! size").
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};

@@ -106,12 +106,8 @@ impl Watcher {
     }
 
     async fn down(&mut self, e: &StoreError) -> Result<(), End> {
-        let news = self.reported.down(e);
-        if news == News::Cause {
-            gone_down(e);
-        }
-        if news != News::Nothing {
-            self.send(StoreEvent::Down(e.to_string())).await?;
+        if let Some(ev) = went_down(&mut self.reported, e) {
+            self.send(ev).await?;
         }
         Ok(())
     }
@@ -218,8 +214,13 @@ fn lost_history(seen: Header, now: Header) -> Option<String> {
     }
 }
 
-fn gone_down(e: &StoreError) {
-    tracing::error!("{e}; keeping the last good files and retrying");
+/// The event for a failure that changes what was reported; a new kind of cause is logged too.
+fn went_down(reported: &mut Reported, e: &StoreError) -> Option<StoreEvent> {
+    let news = reported.down(e);
+    if news == News::Cause {
+        tracing::error!("{e}; keeping the last good files and retrying");
+    }
+    (news != News::Nothing).then(|| StoreEvent::Down(e.to_string()))
 }
 
 /// Polls the store every `interval` (confd's mode); sends a snapshot when anything changed.
@@ -239,15 +240,7 @@ pub async fn poll(backend: Backend, prefixes: Vec<String>, interval: Duration, t
                     events.push(StoreEvent::Snapshot(snap));
                 }
             }
-            Err(e) => {
-                let news = reported.down(&e);
-                if news == News::Cause {
-                    gone_down(&e);
-                }
-                if news != News::Nothing {
-                    events.push(StoreEvent::Down(e.to_string()));
-                }
-            }
+            Err(e) => events.extend(went_down(&mut reported, &e)),
         }
         for ev in events {
             if tx.send(ev).await.is_err() {
