@@ -133,7 +133,25 @@ pub struct EtcdConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub user: String,
-    pub password: Secret,
+    password: Password,
+}
+
+/// Where the password comes from. A password file is read again at every connect (as the TLS
+/// files are), so a rotated password is picked up at the next reconnect, without a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Password {
+    Given(Secret),
+    File(PathBuf),
+}
+
+impl Credentials {
+    /// The password as of now; an unreadable or empty password file names its path.
+    pub fn password(&self) -> Result<Secret, ConfigError> {
+        match &self.password {
+            Password::Given(secret) => Ok(secret.clone()),
+            Password::File(path) => read_password_file(path),
+        }
+    }
 }
 
 /// A password: its `Debug` never shows it, so no log line or error can carry it by accident.
@@ -795,22 +813,24 @@ fn etcd_config(
     Ok(EtcdConfig { nodes, user, tls })
 }
 
-/// The etcd password: --password, --password-file, confd.toml's `password`, then
-/// $CONFD_PASSWORD (flag > file > environment, as everywhere else).
-fn password(cli: &Cli, file: &ConfdToml) -> Result<Option<Secret>, ConfigError> {
+/// The etcd password: --password, --password-file (read now, so a bad one is an error at
+/// load, and again at every connect), confd.toml's `password`, then $CONFD_PASSWORD (flag >
+/// file > environment, as everywhere else).
+fn password(cli: &Cli, file: &ConfdToml) -> Result<Option<Password>, ConfigError> {
     if let Some(p) = &cli.password {
-        return Ok(Some(Secret(p.clone())));
+        return Ok(Some(Password::Given(Secret(p.clone()))));
     }
     if let Some(path) = &cli.password_file {
-        return read_password_file(path).map(Some);
+        read_password_file(path)?;
+        return Ok(Some(Password::File(path.clone())));
     }
     if let Some(p) = &file.password {
-        return Ok(Some(Secret(p.clone())));
+        return Ok(Some(Password::Given(Secret(p.clone()))));
     }
     Ok(std::env::var(PASSWORD_ENV)
         .ok()
         .filter(|p| !p.is_empty())
-        .map(Secret))
+        .map(|p| Password::Given(Secret(p))))
 }
 
 fn read_password_file(path: &Path) -> Result<Secret, ConfigError> {

@@ -546,6 +546,40 @@ fn a_new_reason_for_being_down_is_logged_when_it_comes() {
     assert!(!d.log().contains("SECRETMARK"), "{}", d.log());
 }
 
+#[test]
+fn a_rotated_password_file_is_read_again_at_the_next_connect() {
+    // As a Vault agent or a mounted Kubernetes secret rotates it: the password changes in etcd,
+    // then the file is replaced. No restart, no SIGHUP.
+    let mut etcd = least_privilege_etcd();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pwfile = tmp.path().join("confd.pw");
+    std::fs::write(&pwfile, password("confd")).expect("password file");
+    let (confdir, dest) = listing(
+        &(nodes(&[&etcd.endpoint]) + "username = \"confd\"\n"),
+        &["/search_PRE"],
+    );
+    let d = confdir.daemon(&[&format!("--password-file={}", pwfile.display())]);
+    wait_listed(&d, &dest, "10.0.0.1:80", "the first render", SOON);
+    etcd.ctl(&["user", "delete", "confd"]);
+    etcd.ctl(&["user", "add", "confd:rotated-SECRETMARK"]);
+    etcd.ctl(&["user", "grant-role", "confd", "confd"]);
+    let staged = tmp.path().join("confd.pw.new");
+    std::fs::write(&staged, "rotated-SECRETMARK\n").expect("new password file");
+    std::fs::rename(&staged, &pwfile).expect("rotate the password file");
+    // The daemon's open watch was authorised before; a restart of etcd makes it log in again.
+    etcd.kill();
+    etcd.restart();
+    etcd.put("/search_PRE/10.0.0.3-80", "10.0.0.3:80");
+    wait_listed(
+        &d,
+        &dest,
+        "10.0.0.3:80",
+        "a render with the rotated password",
+        SOON,
+    );
+    assert!(!d.log().contains("SECRETMARK"), "{}", d.log());
+}
+
 /// etcd with auth on: `root` plus `confd` (read on /search_PRE and /web_PRE only) and `agent`
 /// (readwrite on one key only). Passwords are the user names reversed, with a marker.
 fn least_privilege_etcd() -> Etcd {

@@ -503,7 +503,12 @@ fn options(cfg: &EtcdConfig, as_user: bool) -> Result<ConnectOptions, StoreError
         // An expired auth token is renewed, not the end of updates.
         .with_auto_token_refresh(true);
     if let Some(c) = cfg.user.as_ref().filter(|_| as_user) {
-        opts = opts.with_user(c.user.clone(), c.password.expose());
+        // Only a password file can fail here: one deleted or emptied since the last connect.
+        let password = c.password().map_err(|e| StoreError::File {
+            path: "--password-file".into(),
+            reason: e.to_string(),
+        })?;
+        opts = opts.with_user(c.user.clone(), password.expose());
     }
     if let Some(files) = &cfg.tls {
         opts = opts.with_tls(tls_options(files)?);
