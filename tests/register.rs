@@ -425,7 +425,7 @@ fn a_rolling_restart_through_nginx_loses_no_request() {
             &format!("check_cmd = \"{check}\"\nreload_cmd = \"{reload}\"\n"),
         ),
     );
-    let _daemon = confdir.daemon(&[]);
+    let daemon = confdir.daemon(&[]);
 
     let start_instance = |name: &str| -> (Daemon, PathBuf) {
         let script = backend_script(tmp.path(), name);
@@ -479,7 +479,8 @@ fn a_rolling_restart_through_nginx_loses_no_request() {
                 match http_get(port, "/roll_PRE/") {
                     Some((200, _)) => ok.fetch_add(1, Ordering::SeqCst),
                     other => {
-                        eprintln!("non-2xx: {other:?}");
+                        let at = std::time::UNIX_EPOCH.elapsed().unwrap_or_default();
+                        eprintln!("{:.3} (unix time) non-2xx: {other:?}", at.as_secs_f64());
                         bad.fetch_add(1, Ordering::SeqCst)
                     }
                 };
@@ -501,7 +502,12 @@ fn a_rolling_restart_through_nginx_loses_no_request() {
     assert_eq!(
         bad,
         0,
-        "{bad} of {} requests failed during the rolling restart",
-        ok + bad
+        "{bad} of {} requests failed during the rolling restart\n\
+         confd-rs:\n{}\nagent inst-a:\n{}\nagent inst-b:\n{}\nnginx:\n{}",
+        ok + bad,
+        daemon.log(),
+        a.log(),
+        b.log(),
+        std::fs::read_to_string(prefix.join("logs/error.log")).unwrap_or_default()
     );
 }
