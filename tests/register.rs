@@ -457,11 +457,13 @@ fn a_rolling_restart_through_nginx_loses_no_request() {
         });
         (a, upstreams.clone())
     };
+    // Until a reload's old workers exit they still take connections, with the config before it
+    // (the first one had no `roll_PRE` upstream: 502 "no resolver"), so one worker, then a reply.
     let in_nginx = |name: &str| {
         wait_for("nginx to route to the instance", SOON, || {
-            (0..20)
-                .any(|_| http_get(port, "/roll_PRE/") == Some((200, name.to_owned())))
-                .then_some(())
+            (Nginx::workers(&prefix).len() == 1
+                && (0..20).any(|_| http_get(port, "/roll_PRE/") == Some((200, name.to_owned()))))
+            .then_some(())
         })
     };
     let (mut a, _) = start_instance("inst-a");
