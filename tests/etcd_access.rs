@@ -385,6 +385,23 @@ fn big_values_are_read_and_watched() {
     );
 }
 
+#[test]
+fn a_snapshot_longer_than_a_request_deadline_is_read_to_the_end() {
+    // 5 MiB through a link of 640 KiB/s: 8 s, longer than the 5 s any other request may take.
+    // etcd may send 2 GiB in one answer; over a real link that takes as long.
+    let etcd = Etcd::start();
+    put_big(&etcd, "/big", 5, 1 << 20);
+    let link = slow_link(&etcd.endpoint, 640 << 10);
+    let (confdir, dest) = listing(&nodes(&[&link]), &["/big"]);
+    let out = confdir.run(&["--onetime"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        read(&dest).lines().count(),
+        5,
+        "every big value in the file"
+    );
+}
+
 /// `--onetime` against `endpoint` with the given TLS files (paths from `pki`).
 fn tls_run(endpoint: &str, pki: &Pki, ca: Option<&str>, client: Option<&str>) -> Output {
     let mut toml = nodes(&[endpoint]);

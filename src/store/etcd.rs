@@ -28,9 +28,14 @@ const MEMBER_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Connect, authenticate and one linearizable read: a member that cannot do all three within
 /// this time (no leader, overloaded, blackholed) is skipped.
 const MEMBER_TIMEOUT: Duration = Duration::from_secs(2);
-/// Every other RPC: a dead member is an error within this time, never a hang. Longer than
-/// MEMBER_TIMEOUT because a snapshot of 100,000 keys is one request.
+/// Every other RPC but a snapshot's reads: a dead member is an error within this time, never a
+/// hang.
 const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+/// A snapshot's reads, the one kind of request whose answer has no size bound: etcd sends up to
+/// 2 GiB in one response (840 MB took 7 s here on loopback; 2 GiB takes 17 s over 1 Gbit/s).
+/// A member that stops sending is still left within 13 s, by the HTTP/2 pings, which start
+/// when nothing has arrived for [`KEEPALIVE_INTERVAL`].
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
 /// HTTP/2 pings: a member that stops answering without closing the connection (its host lost
 /// power or network, or the process is frozen) is noticed within 13 s. etcd closes, on the third
 /// ping, the connection of a client that pings more often than its --grpc-keepalive-min-time;
@@ -203,14 +208,15 @@ struct Who {
 }
 
 impl Who {
-    /// One RPC, bounded and classified.
+    /// One RPC, bounded by `limit` and classified.
     async fn bounded<T>(
         &self,
+        limit: Duration,
         call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
     ) -> Result<T, StoreError> {
-        tokio::time::timeout(RPC_TIMEOUT, call)
+        tokio::time::timeout(limit, call)
             .await
-            .map_err(|_| unreachable(&self.endpoint, &format!("no answer within {RPC_TIMEOUT:?}")))?
+            .map_err(|_| unreachable(&self.endpoint, &format!("no answer within {limit:?}")))?
             .map_err(|e| classify(&self.endpoint, self.user.as_deref(), e))
     }
 
@@ -261,7 +267,7 @@ impl EtcdStore {
                 let get = self.kv.get(one.as_str(), Some(opts));
                 let mut resp = self
                     .who
-                    .bounded(get)
+                    .bounded(SNAPSHOT_TIMEOUT, get)
                     .await
                     .map_err(|e| self.who.denied(e, one))?;
                 let revision = resp.header().map_or(0, |h| h.revision());
@@ -327,7 +333,7 @@ impl EtcdStore {
                 Ok(Err(e)) => self.classify(e),
                 Err(_) => unreachable(
                     &self.who.endpoint,
-                    &format!("no answer within {RPC_TIMEOUT:?}"),
+                    &format!("no answer within {SNAPSHOT_TIMEOUT:?}"),
                 ),
             };
             return Err(self.which_denied(failed, chunks[i], revision).await);
@@ -352,7 +358,7 @@ impl EtcdStore {
                 opts = opts.with_revision(rev);
             }
             let get = self.kv.get(p.as_str(), Some(opts));
-            if let Err(StoreError::Denied { .. }) = self.who.bounded(get).await {
+            if let Err(StoreError::Denied { .. }) = self.who.bounded(RPC_TIMEOUT, get).await {
                 return self.who.denied_reading(p);
             }
         }
@@ -367,7 +373,7 @@ impl EtcdStore {
     /// linearizable (so only a member with a leader answers) and needs no permission on any key.
     pub async fn header(&mut self) -> Result<Header, StoreError> {
         let txn = self.kv.txn(Txn::new());
-        let resp = self.who.bounded(txn).await?;
+        let resp = self.who.bounded(RPC_TIMEOUT, txn).await?;
         Ok(resp.header().map_or(Header::default(), |h| Header {
             revision: h.revision(),
             cluster_id: h.cluster_id(),
@@ -395,10 +401,10 @@ impl EtcdStore {
             });
         };
         let watch = self.watch.watch(first.as_str(), Some(opts(first)));
-        let mut stream = self.who.bounded(watch).await?;
+        let mut stream = self.who.bounded(RPC_TIMEOUT, watch).await?;
         for p in rest {
             let more = stream.watch(p.as_str(), Some(opts(p)));
-            self.who.bounded(more).await?;
+            self.who.bounded(RPC_TIMEOUT, more).await?;
         }
         Ok(stream)
     }
@@ -434,7 +440,7 @@ async fn read_txn(
         })
         .collect::<Vec<_>>();
     let read = kv.txn(Txn::new().and_then(ops));
-    tokio::time::timeout(RPC_TIMEOUT, read).await.map(|r| {
+    tokio::time::timeout(SNAPSHOT_TIMEOUT, read).await.map(|r| {
         r.map(|resp| {
             resp.op_responses()
                 .into_iter()
@@ -496,7 +502,8 @@ fn tls_options(files: &TlsFiles) -> Result<TlsOptions, StoreError> {
 fn options(cfg: &EtcdConfig, as_user: bool) -> Result<ConnectOptions, StoreError> {
     let mut opts = ConnectOptions::new()
         .with_connect_timeout(MEMBER_CONNECT_TIMEOUT)
-        .with_timeout(RPC_TIMEOUT)
+        // Only a backstop: every call has its own, shorter or equal, bound.
+        .with_timeout(SNAPSHOT_TIMEOUT)
         .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
         // A member cut off from its cluster must fail our watch, not keep it silently stale.
         .with_require_leader(true)

@@ -919,3 +919,44 @@ pub fn put_big(etcd: &Etcd, prefix: &str, count: usize, size: usize) {
         }
     });
 }
+
+/// A TCP proxy on loopback to `target` (`http://127.0.0.1:PORT`), a slow link: what the server
+/// sends passes at `bytes_per_sec`, what the client sends at once. Its threads end with the
+/// connections; the listener lives as long as the test process.
+pub fn slow_link(target: &str, bytes_per_sec: usize) -> String {
+    let target = target.trim_start_matches("http://").to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the slow link");
+    let endpoint = format!("http://{}", listener.local_addr().expect("its address"));
+    thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&target) else {
+                continue;
+            };
+            let (Ok(mut up_from), Ok(mut up_to)) = (client.try_clone(), server.try_clone()) else {
+                continue;
+            };
+            thread::spawn(move || std::io::copy(&mut up_from, &mut up_to));
+            thread::spawn(move || throttled_copy(server, client, bytes_per_sec));
+        }
+    });
+    endpoint
+}
+
+/// Copies `from` to `to` no faster than `bytes_per_sec`, in tenths of a second's worth.
+fn throttled_copy(mut from: TcpStream, mut to: TcpStream, bytes_per_sec: usize) {
+    let start = Instant::now();
+    let mut sent = 0usize;
+    let mut buf = vec![0u8; (bytes_per_sec / 10).max(1)];
+    while let Ok(n) = from.read(&mut buf) {
+        if n == 0 || to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        sent += n;
+        // The pace of the link, not a wait for an event.
+        let due = Duration::from_secs_f64(sent as f64 / bytes_per_sec as f64);
+        if let Some(ahead) = due.checked_sub(start.elapsed()) {
+            thread::sleep(ahead);
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
+}
