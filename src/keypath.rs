@@ -66,21 +66,11 @@ pub fn is_clean(p: &str) -> bool {
     if p == "/" {
         return true;
     }
+    // Every key of every snapshot comes here (100,000 in a big one): `split` finds the slashes
+    // with memchr, several times faster than a loop over the bytes.
     let rest = p.strip_prefix('/').unwrap_or(p);
-    // One pass over the bytes: every key of every snapshot comes here (100,000 in a big one).
-    let (mut len, mut dots) = (0, 0);
-    for &b in rest.as_bytes().iter().chain([&b'/']) {
-        if b != b'/' {
-            len += 1;
-            dots += usize::from(b == b'.');
-        } else if len == 0 || (dots == len && len <= 2) {
-            // An empty segment, ".", or "..".
-            return false;
-        } else {
-            (len, dots) = (0, 0);
-        }
-    }
-    true
+    rest.split('/')
+        .all(|segment| !matches!(segment, "" | "." | ".."))
 }
 
 /// The key as seen from inside `prefix` (confd: `path.Join("/", strings.TrimPrefix(k, prefix))`).
