@@ -543,24 +543,20 @@ fn tls_files_that_cannot_work_are_refused_at_load() {
 #[test]
 fn a_new_reason_for_being_down_is_logged_when_it_comes() {
     let mut etcd = least_privilege_etcd();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let pwfile = tmp.path().join("confd.pw");
-    std::fs::write(&pwfile, password("confd")).expect("password file");
-    let (confdir, dest) = listing(
-        &(nodes(&[&etcd.endpoint]) + "username = \"confd\"\n"),
-        &["/search_PRE"],
-    );
-    let d = confdir.daemon(&[&format!("--password-file={}", pwfile.display())]);
-    wait_listed(&d, &dest, "10.0.0.1:80", "the first render", SOON);
+    let w = WatchingAsConfd::start(&etcd);
     // The password changes while the daemon watches (an open watch is not asked again), then
     // etcd restarts: the daemon is refused first, then no longer let in.
     etcd.ctl(&["user", "delete", "confd"]);
     etcd.ctl(&["user", "add", "confd:changed"]);
     etcd.kill();
-    wait_logged(&d, "etcd unreachable", "the outage in the log");
+    wait_logged(&w.daemon, "etcd unreachable", "the outage in the log");
     etcd.restart();
-    wait_logged(&d, "authentication failed", "the new cause in the log");
-    assert!(!d.log().contains("SECRETMARK"), "{}", d.log());
+    wait_logged(
+        &w.daemon,
+        "authentication failed",
+        "the new cause in the log",
+    );
+    assert!(!w.daemon.log().contains("SECRETMARK"), "{}", w.daemon.log());
 }
 
 #[test]
@@ -568,33 +564,56 @@ fn a_rotated_password_file_is_read_again_at_the_next_connect() {
     // As a Vault agent or a mounted Kubernetes secret rotates it: the password changes in etcd,
     // then the file is replaced. No restart, no SIGHUP.
     let mut etcd = least_privilege_etcd();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let pwfile = tmp.path().join("confd.pw");
-    std::fs::write(&pwfile, password("confd")).expect("password file");
-    let (confdir, dest) = listing(
-        &(nodes(&[&etcd.endpoint]) + "username = \"confd\"\n"),
-        &["/search_PRE"],
-    );
-    let d = confdir.daemon(&[&format!("--password-file={}", pwfile.display())]);
-    wait_listed(&d, &dest, "10.0.0.1:80", "the first render", SOON);
+    let w = WatchingAsConfd::start(&etcd);
     etcd.ctl(&["user", "delete", "confd"]);
     etcd.ctl(&["user", "add", "confd:rotated-SECRETMARK"]);
     etcd.ctl(&["user", "grant-role", "confd", "confd"]);
-    let staged = tmp.path().join("confd.pw.new");
+    let staged = w.pwfile.with_extension("new");
     std::fs::write(&staged, "rotated-SECRETMARK\n").expect("new password file");
-    std::fs::rename(&staged, &pwfile).expect("rotate the password file");
+    std::fs::rename(&staged, &w.pwfile).expect("rotate the password file");
     // The daemon's open watch was authorised before; a restart of etcd makes it log in again.
     etcd.kill();
     etcd.restart();
     etcd.put("/search_PRE/10.0.0.3-80", "10.0.0.3:80");
     wait_listed(
-        &d,
-        &dest,
+        &w.daemon,
+        &w.dest,
         "10.0.0.3:80",
         "a render with the rotated password",
         SOON,
     );
-    assert!(!d.log().contains("SECRETMARK"), "{}", d.log());
+    assert!(!w.daemon.log().contains("SECRETMARK"), "{}", w.daemon.log());
+}
+
+/// A daemon listing /search_PRE as etcd user `confd` (of [`least_privilege_etcd`]), its
+/// password in a file, past its first render. Fields drop in order: the daemon first.
+struct WatchingAsConfd {
+    daemon: Daemon,
+    dest: std::path::PathBuf,
+    pwfile: std::path::PathBuf,
+    _confdir: Confdir,
+    _tmp: tempfile::TempDir,
+}
+
+impl WatchingAsConfd {
+    fn start(etcd: &Etcd) -> WatchingAsConfd {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let pwfile = tmp.path().join("confd.pw");
+        std::fs::write(&pwfile, password("confd")).expect("password file");
+        let (confdir, dest) = listing(
+            &(nodes(&[&etcd.endpoint]) + "username = \"confd\"\n"),
+            &["/search_PRE"],
+        );
+        let daemon = confdir.daemon(&[&format!("--password-file={}", pwfile.display())]);
+        wait_listed(&daemon, &dest, "10.0.0.1:80", "the first render", SOON);
+        WatchingAsConfd {
+            daemon,
+            dest,
+            pwfile,
+            _confdir: confdir,
+            _tmp: tmp,
+        }
+    }
 }
 
 /// etcd with auth on: `root` plus `confd` (read on /search_PRE and /web_PRE only) and `agent`
